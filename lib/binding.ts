@@ -1,0 +1,168 @@
+/**
+ * The raw native object, as the addon exports it (native/src/addon). This file is the
+ * contract between the C++ core and the TypeScript layer: the addon implements exactly
+ * this, `lib/native.ts` loads it, and everything else in lib/ calls it through that.
+ *
+ * Conventions:
+ * - Tensors travel as typed arrays, zero-copy: the addon reads and writes their memory in
+ *   place and keeps them alive until the Promise settles. Do not touch them meanwhile.
+ * - `Uint8Array` inputs hold raw little-endian tensor bytes in the named dtype.
+ * - δ (the delta) is always `decode(ft) - decode(base)`, computed in float32.
+ * - "abs bits" of a float32 x are its IEEE bits with the sign cleared: as unsigned integers
+ *   they order exactly like |x|, which is what thresholds compare.
+ * - Every async call runs on the addon's own thread pool, never on libuv's, and returns a
+ *   Promise. Bad arguments throw a TypeError synchronously (wrong type, lengths that
+ *   disagree, detached buffers, unknown dtype); failures during the job reject the Promise.
+ */
+
+/** dtypes the kernels decode. */
+export type InputDType = 'F32' | 'F16' | 'BF16' | 'F64' | 'F8_E4M3' | 'F8_E5M2';
+/** dtypes the kernels encode (rounding to nearest, ties to even). */
+export type OutputDType = 'F32' | 'F16' | 'BF16';
+export type SimdPath = 'scalar' | 'avx2' | 'avx512';
+
+/** One input tensor: its bytes and dtype. Element count = bytes / dtype size. */
+export interface TensorInput {
+  data: Uint8Array;
+  dtype: InputDType;
+}
+
+/**
+ * A δ to work on: `ft - base`. With `base` omitted the input itself is used (δ = ft), which
+ * is how linear/slerp-style statistics and tests on plain data are done.
+ */
+export interface DeltaInput {
+  base?: TensorInput;
+  ft: TensorInput;
+}
+
+/**
+ * Keep-rules from magnitude selection, per band, tight to loose. An element with abs bits
+ * `a` at flat index `i` is kept by band b when `a > bits[b]`, or `a == bits[b]` and
+ * `i <= cutoff[b]` (ties are kept lower index first). `cutoff = -1` keeps no element equal
+ * to the threshold. With `rows > 0` the tensor is `rows` equal rows and the arrays hold
+ * `rows * nbands` entries, row-major: entry `r * nbands + b`.
+ */
+export interface BandRules {
+  bits: Uint32Array;
+  cutoff: Float64Array;
+  rows?: number;
+}
+
+/**
+ * How one model's δ is sparsified inside the fused merge kernel. Exactly one of:
+ * - dense:     value = factor · δ
+ * - bands:     value = factor[b] · δ for the first (tightest) band b that keeps the element,
+ *              0 when none does (DP, DPA, TIES' magnitude, Breadcrumbs)
+ * - random:    DARE: keep with probability `density` from the counter-based generator,
+ *              value = rescale · δ when kept, else 0
+ */
+export type Sparsify =
+  | { kind: 'dense'; factor: number }
+  | { kind: 'bands'; rules: BandRules; factor: Float64Array }
+  | { kind: 'random'; stream: RandomStream; density: number; rescale: number };
+
+/**
+ * The counter-based generator's key: Philox4x32-10 with key = (seedLo, seedHi) and counter
+ * = (floor(i / 4) low 32 bits, floor(i / 4) high 32 bits, streamLo, streamHi); element i
+ * uses output word i % 4, u = (word >>> 8) · 2^-24, and is kept when u < density.
+ * (streamLo, streamHi) is FNV-1a-64 of `${modelName}\u0000${tensorName}` (lib/rng.ts).
+ */
+export interface RandomStream {
+  seedLo: number;
+  seedHi: number;
+  streamLo: number;
+  streamHi: number;
+}
+
+export interface MergeModel extends TensorInput {
+  weight: number;
+  sparsify: Sparsify;
+}
+
+export type Consensus = 'none' | 'sum' | 'count';
+
+/** The fused merge of one tensor (algorithms.md §1 "Combiner"). */
+export interface MergeJob {
+  base: TensorInput;
+  models: MergeModel[];
+  consensus: Consensus;
+  normalize: boolean;
+  lambda: number;
+  out: Uint8Array;
+  outDtype: OutputDType;
+}
+
+export interface MergeResult {
+  /** NaN/Inf count of each decoded input: base first, then models in order. */
+  nonFinite: Float64Array;
+}
+
+export interface AbsStats {
+  n: number;
+  /** Σ|δ|, accumulated in float64. */
+  sumAbs: number;
+  /** countsAbove[i] = #{ |δ| > thresholds[i] }, compared in float64. */
+  countsAbove: Float64Array;
+  /** NaN/Inf elements of δ. */
+  nonFinite: number;
+}
+
+export interface SelectOptions {
+  /**
+   * 'index' (default): exactly k elements survive, ties at the threshold to lower index.
+   * 'drop': the DPPA code's rule: τ = the k-th largest |δ|, and every |δ| <= τ is dropped
+   * (cutoff = -1); pass k = n - floor(n·s) to get τ = sorted(|δ|)[floor(n·s)].
+   */
+  rule?: 'index' | 'drop';
+  /** > 0: select per row, the tensor being `rows` equal rows; ks are then per-row counts. */
+  rows?: number;
+}
+
+export interface NativeBinding {
+  readonly version: string;
+  /** SIMD paths this CPU supports, best last; `active` is the one in use. */
+  readonly simd: { active: SimdPath; available: SimdPath[] };
+  /** Switch the SIMD path (tests compare every path against scalar). Throws if unsupported. */
+  setSimd(path: SimdPath): void;
+  /** Size of the persistent compute pool (default: available cores). */
+  getThreads(): number;
+  setThreads(n: number): void;
+  /** "unavailable: <reason>" or the device name. */
+  readonly cuda: { available: boolean; description: string };
+
+  /** Decode any input dtype to float32. `out.length` must equal the element count. */
+  decode(src: TensorInput, out: Float32Array): Promise<void>;
+  /** Encode float32 to F32/F16/BF16, round to nearest even. */
+  encode(src: Float32Array, dtype: OutputDType, out: Uint8Array): Promise<void>;
+  /** out = decode(ft) - decode(base), in float32. */
+  delta(input: DeltaInput, out: Float32Array): Promise<void>;
+  /** Σ|δ| and counts above thresholds, in one pass. */
+  absStats(input: DeltaInput, thresholds: Float64Array): Promise<AbsStats>;
+  /**
+   * Histogram of abs bits of δ: of the elements whose abs bits satisfy
+   * `(bits & prefixMask) === prefixValue`, count bin `(bits >>> shift) & (bins - 1)`.
+   * Used to build model-wide thresholds from per-tensor histograms.
+   */
+  absHistogram(input: DeltaInput, shift: number, bins: number, prefixMask: number, prefixValue: number): Promise<Float64Array>;
+  /**
+   * Exact magnitude thresholds for several keep-counts at once (radix selection, no sort).
+   * For each k in `ks` (0 <= k <= n, or per row), returns the keep-rule of "top k by |δ|".
+   */
+  selectThresholds(input: DeltaInput, ks: Float64Array, options?: SelectOptions): Promise<BandRules>;
+  /**
+   * Statistics of what a sparsifier keeps: Σ|δ| over all, Σ|δ| over kept (before any
+   * factor/rescale) and the kept count. Serves DARE's `l1` rescale and tests.
+   */
+  sparsifyStats(input: DeltaInput, sparsify: Sparsify): Promise<{ sumAbs: number; sumAbsKept: number; kept: number }>;
+  /** Σ_i x_a[i]·x_b[i] for every pair of δs (float64), row-major `m × m`. */
+  gram(inputs: DeltaInput[]): Promise<Float64Array>;
+  /** out = Σ coeffs[i] · decode(inputs[i]), accumulated in float32 in input order, then encoded. */
+  linearCombine(inputs: TensorInput[], coeffs: Float64Array, out: Uint8Array, outDtype: OutputDType): Promise<{ nonFinite: Float64Array }>;
+  /** The fused recipe: decode, δ, sparsify, weight, consensus, combine, encode. */
+  mergeTensor(job: MergeJob): Promise<MergeResult>;
+  /** A plain parallel copy of src into dst: the bandwidth yardstick of the benchmarks. */
+  copy(src: Uint8Array, dst: Uint8Array): Promise<void>;
+  /** The generator itself, for tests: u for elements [start, start + out.length). */
+  randomUniform(stream: RandomStream, start: number, out: Float32Array): Promise<void>;
+}
