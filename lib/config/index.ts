@@ -1,0 +1,12 @@
+export * from './types';
+export { parseConfig, parseConfigObject, loadConfig } from './parse';
+export type { LoadOptions } from './parse';
+export { validateConfig, formatPath, resolveModelPath, TOP_LEVEL_KEYS, DTYPES } from './validate';
+export type { Locator, PathSegment } from './validate';
+export {
+  resolveParam, evaluateSetting, interpolateGradient, gradientPosition, filterMatches,
+  resolveParamWithOrigin, resolveModelParam, resolveGlobalParam, requireNumber, resolveDppaBands,
+} from './resolve';
+export type { TensorContext, ResolvedValue, ResolvedParam, ParamOrigin } from './resolve';
+export { describeConfig } from './describe';
+export { nearestName, didYouMean, damerauDistance, normalizeName } from './suggest';
