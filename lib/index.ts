@@ -1,0 +1,79 @@
+/**
+ * dppa's public API: merge, plan, inspect, and the native core's low-level ops for
+ * embedding. Everything async returns a Promise and keeps the event loop free.
+ */
+import { DppaError } from './errors';
+import { parseByteSize } from './io/byte-size';
+import { native } from './native';
+import { InspectReport, inspectModel, PlanReport, planReport } from './plan/report';
+import { planMerge } from './plan/plan';
+import type { ProgressListener } from './run/progress';
+import { runMerge, RunSummary } from './run/merge';
+
+export interface MergeOptions {
+  /** Compute threads (default: available cores). */
+  threads?: number;
+  signal?: AbortSignal;
+  onProgress?: ProgressListener;
+  /** Replace an existing output folder (only once the new one is complete). */
+  overwrite?: boolean;
+  /** Largest output shard: bytes, or '5G' / '500M' (decimal units). Default 5G. */
+  shardSize?: number | string;
+  /** Overrides the config's `parameters.seed`. */
+  seed?: number;
+  /** Merge even when an input holds NaN/Inf (by default that is an error). */
+  allowNonfinite?: boolean;
+}
+
+function applyThreads(threads: number | undefined): void {
+  if (threads === undefined) return;
+  if (!Number.isInteger(threads) || threads < 1) throw new DppaError('E_ARGUMENT', `threads must be a positive integer, got ${threads}`);
+  native().setThreads(threads);
+}
+
+/** Merge the models a config names (a mergekit-style object, or the path of a YAML file) into `outDir`. */
+export async function merge(config: string | object, outDir: string, options: MergeOptions = {}): Promise<RunSummary> {
+  applyThreads(options.threads);
+  const plan = await planMerge(config, { native: native(), seed: options.seed });
+  try {
+    return await runMerge(plan, outDir, {
+      signal: options.signal,
+      onProgress: options.onProgress,
+      overwrite: options.overwrite,
+      shardSize: options.shardSize === undefined ? undefined : parseByteSize(options.shardSize),
+      allowNonfinite: options.allowNonfinite,
+    });
+  } finally {
+    await plan.close();
+  }
+}
+
+/** What a merge will do: per-module DP densities (runs the statistics pass), bytes, memory. */
+export async function plan(
+  config: string | object,
+  options: { threads?: number; seed?: number; statistics?: boolean; onProgress?: ProgressListener; signal?: AbortSignal } = {},
+): Promise<PlanReport> {
+  applyThreads(options.threads);
+  return planReport(config, { ...options, native: native() });
+}
+
+/** Tensors, dtypes, parameter count and layers of a model folder or safetensors file. */
+export function inspect(modelPath: string): Promise<InspectReport> {
+  return inspectModel(modelPath);
+}
+
+/** The native core itself: decode/encode, delta, statistics, selection, the fused merge. */
+export function ops() {
+  return native();
+}
+
+export { DppaError } from './errors';
+export type { ErrorCode } from './errors';
+export type * from './binding';
+export type { RunSummary } from './run/merge';
+export type { ProgressEvent, ProgressListener } from './run/progress';
+export type { PlanReport, InspectReport } from './plan/report';
+export { ModelSource } from './io/model';
+export { SafetensorsFile } from './io/safetensors';
+export { ModelWriter } from './io/writer';
+export { streamKey, randomStream } from './rng';

@@ -1,0 +1,8 @@
+/**
+ * `breadcrumbs_ties`: a preset of the combiner (combine.ts); its sparsifier, consensus and normalize
+ * defaults are in schemas.ts, as mergekit sets them.
+ */
+import { combinerMethod } from './combine';
+import { methodSchemas } from './schemas';
+
+export const breadcrumbs_ties = combinerMethod(methodSchemas.breadcrumbs_ties);

@@ -1,0 +1,19 @@
+/** Every merge method, by its config name. Each lives in its own file. */
+import { breadcrumbs } from './breadcrumbs';
+import { breadcrumbs_ties } from './breadcrumbs_ties';
+import { dare_linear } from './dare_linear';
+import { dare_ties } from './dare_ties';
+import { dppa } from './dppa';
+import type { MethodDefinition } from './recipe';
+import { task_arithmetic } from './task_arithmetic';
+import { ties } from './ties';
+
+export const methods: Record<string, MethodDefinition> = {
+  task_arithmetic,
+  ties,
+  dare_linear,
+  dare_ties,
+  breadcrumbs,
+  breadcrumbs_ties,
+  dppa,
+};

@@ -1,0 +1,56 @@
+/**
+ * What a merge method is: its parameters (schemas.ts) and a per-tensor function. The
+ * executor (lib/run) reads the inputs, resolves parameters for the tensor, and calls
+ * `mergeTensor`; the method decides what the native core computes.
+ */
+import type { MergeResult, NativeBinding, OutputDType, TensorInput } from '../binding';
+import type { TensorRole } from '../plan/layers';
+import type { DpOffsets } from './dp-densities';
+import type { MethodSchema } from './types';
+
+/** Parameter values resolved for one tensor: per-model over global over the method's default. */
+export interface ParamSource {
+  number(name: string): number;
+  boolean(name: string): boolean;
+  string(name: string): string;
+  list(name: string): number[];
+  /** Whether the config gives it (per model or globally), as opposed to a default. */
+  given(name: string): boolean;
+}
+
+export interface TensorDescription {
+  name: string;
+  shape: number[];
+  numel: number;
+  role: TensorRole;
+  numLayers: number;
+}
+
+export interface ModelTensor {
+  /** The model as written in the config: it keys the random streams. */
+  name: string;
+  input: TensorInput;
+  params: ParamSource;
+  /** DP offsets of this model, when the statistics pass ran. */
+  dpOffsets?: DpOffsets;
+}
+
+export interface TensorWork {
+  tensor: TensorDescription;
+  base: TensorInput;
+  models: ModelTensor[];
+  params: ParamSource;
+  seed: number;
+  out: Uint8Array;
+  outDtype: OutputDType;
+  native: NativeBinding;
+}
+
+/** Which model-wide statistics a method needs before its merge pass. */
+export type StatisticsNeed = 'dp' | 'owl' | null;
+
+export interface MethodDefinition {
+  schema: MethodSchema;
+  statisticsNeeded(params: ParamSource): StatisticsNeed;
+  mergeTensor(work: TensorWork): Promise<MergeResult>;
+}

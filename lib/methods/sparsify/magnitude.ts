@@ -1,0 +1,18 @@
+/**
+ * `magnitude`: keep exactly floor(d·n) elements of largest |δ| (TIES' trim), per tensor or
+ * per row. Ties at the threshold keep lower flat indices first; `ties: drop` reproduces the
+ * DPPA code's rule instead (drop every |δ| <= τ).
+ */
+import type { Sparsify } from '../../binding';
+import type { ModelTensor, TensorWork } from '../recipe';
+import { deltaOf, keepCount, selectionOptions, tieRule } from './common';
+
+export async function magnitude(work: TensorWork, model: ModelTensor): Promise<Sparsify> {
+  const density = model.params.number('density');
+  if (density >= 1) return { kind: 'dense', factor: 1 };
+  const { rows, rowLength } = selectionOptions(work, model);
+  const rule = tieRule(model);
+  const ks = Float64Array.of(keepCount(density, rowLength, rule));
+  const rules = await work.native.selectThresholds(deltaOf(work, model), ks, { rule, rows });
+  return { kind: 'bands', rules, factor: Float64Array.of(1) };
+}

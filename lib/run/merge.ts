@@ -1,0 +1,179 @@
+/**
+ * The executor: statistics pass when the method needs model-wide numbers, then the merge
+ * pass tensor by tensor in layer order. The next tensor's inputs are read while the native
+ * core works on the current one, and the previous output is written meanwhile; at most two
+ * tensors' inputs and two outputs are held, whatever the model size. Output goes to a
+ * temporary folder beside the target, renamed into place only when complete.
+ */
+import type { OutputDType, TensorInput } from '../binding';
+import { describeConfig } from '../config';
+import { DppaError } from '../errors';
+import { torchDtypeName } from '../io/dtypes';
+import { ModelWriter, TOKENIZER_FILES } from '../io/writer';
+import type { DpOffsets } from '../methods/dp-densities';
+import type { TensorWork } from '../methods/recipe';
+import { MergePlan, PlannedTensor, tokenizerFolder } from '../plan/plan';
+import { checkAborted, ProgressListener, ProgressReporter } from './progress';
+import { gatherDpOffsets, nonFiniteError } from './statistics';
+
+export interface RunOptions {
+  signal?: AbortSignal;
+  onProgress?: ProgressListener;
+  overwrite?: boolean;
+  /** Largest shard in bytes (default 5e9). */
+  shardSize?: number;
+  /** Merge tensors holding NaN/Inf instead of failing. */
+  allowNonfinite?: boolean;
+}
+
+export interface RunSummary {
+  outDir: string;
+  tensors: number;
+  bytesRead: number;
+  bytesWritten: number;
+  seconds: number;
+  warnings: string[];
+}
+
+interface TensorInputs {
+  base: Uint8Array;
+  models: Uint8Array[];
+}
+
+async function readInputs(plan: MergePlan, tensor: PlannedTensor): Promise<TensorInputs> {
+  const base = await plan.base.read(tensor.name);
+  if (tensor.action === 'copy') return { base, models: [] };
+  const models = await Promise.all(plan.models.map((m) => m.source.read(tensor.name)));
+  return { base, models };
+}
+
+async function mergeOne(
+  plan: MergePlan,
+  tensor: PlannedTensor,
+  inputs: TensorInputs,
+  dpOffsets: (DpOffsets | undefined)[],
+  allowNonfinite: boolean,
+): Promise<Uint8Array> {
+  if (tensor.action === 'copy') return inputs.base;
+  const out = new Uint8Array(tensor.outputBytes);
+  const base: TensorInput = { data: inputs.base, dtype: tensor.inputDtypes.base };
+  const work: TensorWork = {
+    tensor: { name: tensor.name, shape: tensor.shape, numel: tensor.numel, role: tensor.role, numLayers: plan.numLayers },
+    base,
+    models: plan.models.map((m, i) => ({
+      name: m.name,
+      input: { data: inputs.models[i], dtype: tensor.inputDtypes.models[i] },
+      params: plan.params(i, tensor),
+      dpOffsets: dpOffsets[i],
+    })),
+    params: plan.params(null, tensor),
+    seed: plan.seed,
+    out,
+    outDtype: tensor.outDtype,
+    native: plan.native,
+  };
+  const result = await plan.method.mergeTensor(work);
+  if (!allowNonfinite) {
+    const labels = ['base', ...plan.models.map((m) => m.name)];
+    result.nonFinite.forEach((count, i) => {
+      if (count > 0) throw nonFiniteError(labels[i], tensor.name, count);
+    });
+  }
+  return out;
+}
+
+export function modelCard(plan: MergePlan): string {
+  const models = plan.models.map((m) => `- \`${m.name}\``).join('\n');
+  return [
+    '---',
+    'library_name: transformers',
+    'tags:',
+    '- merge',
+    '- dppa',
+    `- ${plan.config.mergeMethod}`,
+    '---',
+    `# ${plan.config.name ?? 'Merged model'}`,
+    '',
+    `This model was merged with [dppa](https://www.npmjs.com/package/dppa) using the **${plan.config.mergeMethod}** method` +
+      ` (${plan.method.schema.summary}).`,
+    '',
+    `Base model: \`${plan.config.baseModelName ?? plan.config.baseModel ?? plan.models[0]?.name}\``,
+    '',
+    'Models merged:',
+    '',
+    models,
+    '',
+    '## Configuration',
+    '',
+    '```yaml',
+    describeConfig(plan.config).trimEnd(),
+    '```',
+    '',
+  ].join('\n');
+}
+
+function outputConfig(plan: MergePlan): Record<string, unknown> | undefined {
+  const config = plan.base.config ? { ...plan.base.config } : undefined;
+  if (!config) return undefined;
+  const merged = plan.tensors.find((t) => t.action === 'merge');
+  if (merged) config.torch_dtype = torchDtypeName(merged.outDtype);
+  return config;
+}
+
+export async function runMerge(plan: MergePlan, outDir: string, options: RunOptions = {}): Promise<RunSummary> {
+  const started = process.hrtime.bigint();
+  const progress = new ProgressReporter(options.onProgress);
+  const allowNonfinite = options.allowNonfinite ?? false;
+  checkAborted(options.signal);
+
+  const writer = await ModelWriter.create(outDir, {
+    tensors: plan.tensors.map((t) => ({ name: t.name, dtype: t.outDtype as OutputDType, shape: t.shape })),
+    maxShardBytes: options.shardSize,
+    overwrite: options.overwrite ?? false,
+  });
+  let pendingRead: Promise<TensorInputs> | undefined;
+  let pendingWrite: Promise<void> | undefined;
+  try {
+    const dpOffsets = await gatherDpOffsets(plan, { signal: options.signal, progress, allowNonfinite });
+
+    progress.start('merge', plan.tensors.length);
+    const tensors = plan.tensors;
+    pendingRead = tensors.length > 0 ? readInputs(plan, tensors[0]) : undefined;
+    for (let i = 0; i < tensors.length; i++) {
+      checkAborted(options.signal);
+      const inputs = await pendingRead!;
+      // Read the next tensor while this one is computed. A failed read surfaces when awaited.
+      pendingRead = i + 1 < tensors.length ? readInputs(plan, tensors[i + 1]) : undefined;
+      pendingRead?.catch(() => undefined);
+      const out = await mergeOne(plan, tensors[i], inputs, dpOffsets, allowNonfinite);
+      await pendingWrite;
+      pendingWrite = writer.writeTensor(tensors[i].name, out);
+      pendingWrite.catch(() => undefined);
+      progress.step(tensors[i].name, tensors[i].numel);
+    }
+    await pendingWrite;
+    checkAborted(options.signal);
+
+    progress.start('finish', 1);
+    await writer.finish({
+      config: outputConfig(plan),
+      copyFiles: { from: tokenizerFolder(plan), names: TOKENIZER_FILES },
+      modelCard: modelCard(plan),
+    });
+    progress.step('', 0);
+  } catch (e) {
+    await pendingRead?.catch(() => undefined);
+    await pendingWrite?.catch(() => undefined);
+    await writer.abort();
+    throw e instanceof DppaError ? e : new DppaError('E_IO', (e as Error).message ?? String(e));
+  }
+  return {
+    outDir,
+    tensors: plan.tensors.length,
+    bytesRead: plan.bytesToRead,
+    bytesWritten: plan.bytesToWrite,
+    seconds: Number(process.hrtime.bigint() - started) / 1e9,
+    warnings: plan.warnings,
+  };
+}
+

@@ -1,0 +1,95 @@
+/**
+ * The statistics pass: DP's layer offsets need every layer's |δ| statistics before any
+ * tensor is pruned. Layer by layer, it reads the layer's prunable tensors of the base and
+ * of one fine-tune at a time (memory: one layer, never the model), and measures
+ *   mean |δ_j| of each module, then #{|δ_j| > M·mean_j}   (two native passes, in memory)
+ *   #{|δ_j| > L₀·mean of the layer}                        (one more, once the layer is known)
+ * No tensor data is kept; only these counts.
+ */
+import type { DeltaInput } from '../binding';
+import { DppaError } from '../errors';
+import { computeDpOffsets, DpOffsets, ModuleStatistics } from '../methods/dp-densities';
+import type { StatisticsNeed } from '../methods/recipe';
+import type { MergePlan, PlannedTensor } from '../plan/plan';
+import { checkAborted, ProgressReporter } from './progress';
+
+export interface StatisticsOptions {
+  signal?: AbortSignal;
+  progress: ProgressReporter;
+  allowNonfinite: boolean;
+}
+
+export async function gatherDpOffsets(plan: MergePlan, options: StatisticsOptions): Promise<(DpOffsets | undefined)[]> {
+  const needs = plan.models.map((m) => m.statistics);
+  if (needs.every((n) => n === null)) return needs.map(() => undefined);
+
+  const byLayer = new Map<number, PlannedTensor[]>();
+  for (const t of plan.tensors) {
+    if (!t.role.prunable || t.action !== 'merge') continue;
+    const list = byLayer.get(t.role.layer!) ?? [];
+    list.push(t);
+    byLayer.set(t.role.layer!, list);
+  }
+  const perModel: ModuleStatistics[][] = plan.models.map(() => []);
+  const totalSteps = [...byLayer.values()].reduce((s, l) => s + l.length, 0) * needs.filter((n) => n !== null).length;
+  options.progress.start('statistics', totalSteps);
+
+  for (const [layer, tensors] of [...byLayer.entries()].sort((a, b) => a[0] - b[0])) {
+    const baseBytes = [];
+    for (const t of tensors) baseBytes.push(await plan.base.read(t.name));
+    for (let m = 0; m < plan.models.length; m++) {
+      const model = plan.models[m];
+      if (model.statistics === null) continue;
+      const spec = plan.statisticsSpec(m);
+      const deltas: DeltaInput[] = [];
+      const sums: number[] = [];
+      const moduleCounts: number[] = [];
+      for (let j = 0; j < tensors.length; j++) {
+        checkAborted(options.signal);
+        const t = tensors[j];
+        const ft = await model.source.read(t.name);
+        const delta: DeltaInput = {
+          base: { data: baseBytes[j], dtype: t.inputDtypes.base },
+          ft: { data: ft, dtype: t.inputDtypes.models[m] },
+        };
+        const first = await plan.native.absStats(delta, new Float64Array(0));
+        if (first.nonFinite > 0 && !options.allowNonfinite) {
+          throw nonFiniteError(model.name, t.name, first.nonFinite);
+        }
+        const mean = t.numel === 0 ? 0 : first.sumAbs / t.numel;
+        const second = await plan.native.absStats(delta, Float64Array.of(spec.moduleOutlier * mean));
+        deltas.push(delta);
+        sums.push(first.sumAbs);
+        moduleCounts.push(second.countsAbove[0]);
+      }
+      const layerNumel = tensors.reduce((s, t) => s + t.numel, 0);
+      const layerMean = layerNumel === 0 ? 0 : sums.reduce((s, v) => s + v, 0) / layerNumel;
+      for (let j = 0; j < tensors.length; j++) {
+        const third = await plan.native.absStats(deltas[j], Float64Array.of(spec.layerOutlier * layerMean));
+        perModel[m].push({
+          name: tensors[j].name,
+          layer,
+          numel: tensors[j].numel,
+          moduleOutliers: moduleCounts[j],
+          layerOutliers: third.countsAbove[0],
+        });
+        options.progress.step(tensors[j].name, tensors[j].numel * 2);
+      }
+    }
+  }
+  return plan.models.map((model, m) =>
+    model.statistics === null
+      ? undefined
+      : computeDpOffsets(perModel[m], { lambda: plan.statisticsSpec(m).lambda, moduleOffsets: model.statistics === 'dp' }),
+  );
+}
+
+export function nonFiniteError(model: string, tensor: string, count: number): DppaError {
+  return new DppaError(
+    'E_NONFINITE',
+    `${model}: tensor ${tensor} has ${count} NaN/Inf value(s) in its delta from the base; ` +
+      `fix the checkpoint, or pass --allow-nonfinite (API: allowNonfinite: true) to merge anyway`,
+  );
+}
+
+export type { StatisticsNeed };
