@@ -184,3 +184,5 @@ export function countBeyondUlp(actual: Float64Array, expected: Float64Array): nu
   }
   return bad;
 }
+
+export { roundToBf16 as roundBf16 } from '../../lib/io/codec';
