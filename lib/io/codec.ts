@@ -205,3 +205,50 @@ export function encodeFromFloat64(values: ArrayLike<number>, dtype: EncodableDTy
   }
   return out;
 }
+
+/** f16 bits of one float32, from its bits, rounding to nearest even. */
+function f16BitsFromF32Bits(bits: number, scratchF32: Float32Array, scratchU32: Uint32Array): number {
+  const sign = (bits >>> 16) & 0x8000;
+  const abs = bits & 0x7fffffff;
+  if (abs >= 0x7f800000) return sign | (abs > 0x7f800000 ? 0x7e00 : 0x7c00);
+  if (abs >= 0x477ff000) return sign | 0x7c00; // ≥ 65520 rounds up to infinity
+  if (abs >= 0x38800000) {
+    // Normal in f16: round the 13 dropped mantissa bits, then rebias the exponent (127 → 15).
+    const rounded = abs + 0xfff + ((abs >>> 13) & 1);
+    return sign | ((rounded - 0x38000000) >>> 13);
+  }
+  // Subnormal in f16: multiples of 2^-24, rounded half to even (a carry to 0x400 is right).
+  scratchU32[0] = abs;
+  return sign | roundHalfEven(scratchF32[0] * 16777216);
+}
+
+/**
+ * Fast encoding of float32 values into `out` (F32, F16 or BF16 little-endian), rounding to
+ * nearest even. Unlike encodeFromFloat64 the input is already float32, so one rounding.
+ */
+export function encodeFloat32Into(values: Float32Array, dtype: 'F32' | 'F16' | 'BF16', out: Uint8Array): Uint8Array {
+  const n = values.length;
+  const size = DTYPE_SIZE[dtype];
+  if (out.byteLength < n * size) throw new DppaError('E_ARGUMENT', `output of ${out.byteLength} bytes is too small for ${n} ${dtype} values`);
+  const bits = new Uint32Array(values.buffer, values.byteOffset, n);
+  if (dtype === 'F32') {
+    out.set(new Uint8Array(values.buffer, values.byteOffset, n * 4));
+    return out.subarray(0, n * 4);
+  }
+  const aligned = out.byteOffset % 2 === 0;
+  const halves = aligned ? new Uint16Array(out.buffer, out.byteOffset, n) : new Uint16Array(n);
+  if (dtype === 'BF16') {
+    for (let i = 0; i < n; i++) {
+      const u = bits[i];
+      halves[i] = (u & 0x7fffffff) > 0x7f800000 ? ((u >>> 16) | 0x40) : (u + 0x7fff + ((u >>> 16) & 1)) >>> 16;
+    }
+  } else if (dtype === 'F16') {
+    const scratchF32 = new Float32Array(1);
+    const scratchU32 = new Uint32Array(scratchF32.buffer);
+    for (let i = 0; i < n; i++) halves[i] = f16BitsFromF32Bits(bits[i], scratchF32, scratchU32);
+  } else {
+    throw new DppaError('E_ARGUMENT', `cannot encode to dtype "${String(dtype)}" (F32, F16 or BF16)`);
+  }
+  if (!aligned) out.set(new Uint8Array(halves.buffer, 0, n * 2));
+  return out.subarray(0, n * 2);
+}
