@@ -4,7 +4,10 @@ import { breadcrumbs_ties } from './breadcrumbs_ties';
 import { dare_linear } from './dare_linear';
 import { dare_ties } from './dare_ties';
 import { dppa } from './dppa';
+import { linear } from './linear';
+import { model_stock } from './model_stock';
 import type { MethodDefinition } from './recipe';
+import { slerp } from './slerp';
 import { task_arithmetic } from './task_arithmetic';
 import { ties } from './ties';
 
@@ -16,4 +19,7 @@ export const methods: Record<string, MethodDefinition> = {
   breadcrumbs,
   breadcrumbs_ties,
   dppa,
+  linear,
+  slerp,
+  model_stock,
 };

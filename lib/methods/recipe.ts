@@ -51,6 +51,8 @@ export type StatisticsNeed = 'dp' | 'owl' | null;
 
 export interface MethodDefinition {
   schema: MethodSchema;
+  /** A base listed among `models` is merged as a model too (linear), not skipped. */
+  includesBaseEntry?: boolean;
   statisticsNeeded(params: ParamSource): StatisticsNeed;
   mergeTensor(work: TensorWork): Promise<MergeResult>;
 }

@@ -120,7 +120,9 @@ export async function planMerge(input: string | object, options: PlanOptions): P
     }
   };
 
-  const modelEntries = config.models.map((m, configIndex) => ({ entry: m, configIndex })).filter((m) => !m.entry.isBase);
+  const modelEntries = config.models
+    .map((m, configIndex) => ({ entry: m, configIndex }))
+    .filter((m) => !m.entry.isBase || method?.includesBaseEntry);
   // linear and friends may go without a base: the first model then serves as the reference.
   const basePath = config.baseModel ?? modelEntries[0]?.entry.model;
   const base = basePath ? await open(basePath, `base_model ${config.baseModelName ?? basePath}`) : undefined;

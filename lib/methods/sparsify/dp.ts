@@ -37,8 +37,8 @@ export async function dynamicPruning(work: TensorWork, model: ModelTensor, parti
   const factors = bandFactors(partitions.amplify);
   const inScope = work.tensor.role.prunable;
   if (!inScope && !model.params.boolean('prune_dense')) {
-    const amplifyDense = model.params.boolean('amplify_dense');
-    return { kind: 'dense', factor: amplifyDense ? Math.max(0, ...partitions.amplify) : 1 };
+    const largest = Math.max(0, ...partitions.amplify);
+    return { kind: 'dense', factor: largest !== 1 && model.params.boolean('amplify_dense') ? largest : 1 };
   }
   const offset = inScope ? model.dpOffsets?.offsetOf.get(work.tensor.name) ?? 0 : 0;
   const n = work.tensor.numel;
