@@ -6,7 +6,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { methodNames, methodSchemas, requiredParams } from '../methods/schemas';
 import type { MethodSchema, ParamSpec } from '../methods/types';
-import { didYouMean } from './suggest';
+import { didYouMean, nearestName } from './suggest';
 import type {
   ComputeDtype, FilteredValue, MergeConfig, ModelEntry, ParamMap, ParamValue, ParseOptions, ParseResult, Slice, SliceSource,
 } from './types';
@@ -66,38 +66,63 @@ function isAbsent(value: unknown): boolean {
 }
 
 class ProblemCollector {
-  readonly problems: string[] = [];
-  readonly warnings: string[] = [];
+  private readonly problemEntries: { line: number; text: string }[] = [];
+  private readonly warningEntries: { line: number; text: string }[] = [];
 
   constructor(private readonly file: string | undefined, private readonly locate: Locator | undefined) {}
 
-  private prefix(fieldPath: PathSegment[]): string {
+  /** Problems in file order (by line), so they read top to bottom like the config. */
+  get problems(): string[] {
+    return ProblemCollector.inLineOrder(this.problemEntries);
+  }
+
+  get warnings(): string[] {
+    return ProblemCollector.inLineOrder(this.warningEntries);
+  }
+
+  get problemCount(): number {
+    return this.problemEntries.length;
+  }
+
+  private static inLineOrder(entries: { line: number; text: string }[]): string[] {
+    return [...entries].sort((a, b) => a.line - b.line).map((entry) => entry.text);
+  }
+
+  private entry(fieldPath: PathSegment[], message: string): { line: number; text: string } {
     const line = this.locate?.(fieldPath);
-    if (this.file && line !== undefined) return `${this.file}:${line}: `;
-    if (line !== undefined) return `line ${line}: `;
-    if (this.file) return `${this.file}: `;
-    return '';
+    let prefix = '';
+    if (this.file && line !== undefined) prefix = `${this.file}:${line}: `;
+    else if (line !== undefined) prefix = `line ${line}: `;
+    else if (this.file) prefix = `${this.file}: `;
+    return { line: line ?? 0, text: `${prefix}${formatPath(fieldPath)}: ${message}` };
   }
 
   problem(fieldPath: PathSegment[], message: string): void {
-    this.problems.push(`${this.prefix(fieldPath)}${formatPath(fieldPath)}: ${message}`);
+    this.problemEntries.push(this.entry(fieldPath, message));
   }
 
   warn(fieldPath: PathSegment[], message: string): void {
-    this.warnings.push(`${this.prefix(fieldPath)}${formatPath(fieldPath)}: ${message}`);
+    this.warningEntries.push(this.entry(fieldPath, message));
   }
 
-  /** Reports keys outside `allowed` (with a suggestion); returns nothing, the caller skips them. */
+  /**
+   * Reports keys outside `allowed` (with a suggestion). Returns the valid names suggested, so a
+   * caller can skip "missing X" when the user wrote X misspelt (one problem, not two).
+   */
   checkKeys(object: Record<string, unknown>, allowed: readonly string[], fieldPath: PathSegment[], what: string,
-    unsupported: Record<string, string> = {}): void {
+    unsupported: Record<string, string> = {}): Set<string> {
+    const suggested = new Set<string>();
     for (const key of Object.keys(object)) {
       if (allowed.includes(key)) continue;
       if (key in unsupported) {
         this.problem([...fieldPath, key], unsupported[key]);
         continue;
       }
+      const nearest = nearestName(key, allowed);
+      if (nearest !== undefined) suggested.add(nearest);
       this.problem([...fieldPath, key], `unknown ${what} "${key}"${didYouMean(key, allowed)} (valid: ${allowed.join(', ')})`);
     }
+    return suggested;
   }
 }
 
@@ -295,28 +320,41 @@ function validateModelName(collector: ProblemCollector, value: unknown, fieldPat
   return value;
 }
 
+/** Models or slices as validated; `complete` is false when some entry was dropped as invalid. */
+interface Validated<T> {
+  items: T;
+  complete: boolean;
+}
+
 function validateModels(collector: ProblemCollector, schema: MethodSchema | undefined, raw: unknown,
-  baseDir: string, baseModel: string | undefined): ModelEntry[] {
+  baseDir: string, baseModel: string | undefined): Validated<ModelEntry[]> {
   const models: ModelEntry[] = [];
   if (!Array.isArray(raw)) {
     collector.problem(['models'], `models must be a list of {model, parameters}, got ${describeType(raw)}`);
-    return models;
+    return { items: models, complete: false };
   }
+  let complete = true;
   const seen = new Map<string, number>();
   raw.forEach((entry, index) => {
     const entryPath: PathSegment[] = ['models', index];
     if (typeof entry === 'string') {
       collector.problem(entryPath, `write a model as {model: ${entry}}, not a bare string`);
+      complete = false;
       return;
     }
     if (!isPlainObject(entry)) {
       collector.problem(entryPath, `expected {model, parameters}, got ${describeType(entry)}`);
+      complete = false;
       return;
     }
-    collector.checkKeys(entry, MODEL_KEYS, entryPath, 'model key');
-    const name = validateModelName(collector, entry.model, [...entryPath, 'model']);
+    const misspelt = collector.checkKeys(entry, MODEL_KEYS, entryPath, 'model key');
+    const name = misspelt.has('model') && isAbsent(entry.model)
+      ? undefined : validateModelName(collector, entry.model, [...entryPath, 'model']);
     const parameters = validateParams(collector, schema, entry.parameters, [...entryPath, 'parameters'], 'model');
-    if (name === undefined) return;
+    if (name === undefined) {
+      complete = false;
+      return;
+    }
     const resolved = resolveModelPath(name, baseDir);
     const earlier = seen.get(resolved);
     if (earlier !== undefined) {
@@ -326,7 +364,7 @@ function validateModels(collector: ProblemCollector, schema: MethodSchema | unde
     seen.set(resolved, index);
     models.push({ model: resolved, name, isBase: resolved === baseModel, parameters });
   });
-  return models;
+  return { items: models, complete };
 }
 
 function validateLayerRange(collector: ProblemCollector, value: unknown, fieldPath: PathSegment[]): [number, number] | undefined {
@@ -351,40 +389,48 @@ function validateLayerRange(collector: ProblemCollector, value: unknown, fieldPa
 }
 
 function validateSlices(collector: ProblemCollector, schema: MethodSchema | undefined, raw: unknown,
-  baseDir: string): Slice[] {
+  baseDir: string): Validated<Slice[]> {
   const slices: Slice[] = [];
   if (!Array.isArray(raw) || raw.length === 0) {
     collector.problem(['slices'], `slices must be a non-empty list of {sources: [...]}, got ${describeType(raw)}`);
-    return slices;
+    return { items: slices, complete: false };
   }
+  let complete = true;
   raw.forEach((slice, sliceIndex) => {
     const slicePath: PathSegment[] = ['slices', sliceIndex];
     if (!isPlainObject(slice)) {
       collector.problem(slicePath, `expected {sources: [...]}, got ${describeType(slice)}`);
+      complete = false;
       return;
     }
     collector.checkKeys(slice, SLICE_KEYS, slicePath, 'slice key', UNSUPPORTED_SLICE_KEYS);
     const sourcesPath = [...slicePath, 'sources'];
     if (!Array.isArray(slice.sources) || slice.sources.length === 0) {
       collector.problem(sourcesPath, `sources must be a non-empty list of {model, layer_range}, got ${describeType(slice.sources)}`);
+      complete = false;
       return;
     }
     const sources: SliceSource[] = [];
+    // A source dropped without its own message (misspelt key) still makes the slice incomplete.
     slice.sources.forEach((source, sourceIndex) => {
       const sourcePath = [...sourcesPath, sourceIndex];
       if (!isPlainObject(source)) {
         collector.problem(sourcePath, `expected {model, layer_range}, got ${describeType(source)}`);
         return;
       }
-      collector.checkKeys(source, SOURCE_KEYS, sourcePath, 'source key');
-      const name = validateModelName(collector, source.model, [...sourcePath, 'model']);
-      const layerRange = validateLayerRange(collector, source.layer_range, [...sourcePath, 'layer_range']);
+      const misspelt = collector.checkKeys(source, SOURCE_KEYS, sourcePath, 'source key');
+      const name = misspelt.has('model') && isAbsent(source.model)
+        ? undefined : validateModelName(collector, source.model, [...sourcePath, 'model']);
+      const layerRange = misspelt.has('layer_range') && isAbsent(source.layer_range)
+        ? undefined : validateLayerRange(collector, source.layer_range, [...sourcePath, 'layer_range']);
       const parameters = validateParams(collector, schema, source.parameters, [...sourcePath, 'parameters'], 'model');
       if (name !== undefined && layerRange !== undefined) {
         sources.push({ model: resolveModelPath(name, baseDir), name, layerRange, parameters });
       }
     });
-    if (sources.length === slice.sources.length) {
+    if (sources.length !== slice.sources.length) {
+      complete = false;
+    } else {
       const lengths = sources.map((source) => source.layerRange[1] - source.layerRange[0]);
       if (lengths.some((length) => length !== lengths[0])) {
         collector.problem(sourcesPath, `all sources of a slice must span the same number of layers, got ${lengths.join(', ')}`);
@@ -392,7 +438,7 @@ function validateSlices(collector: ProblemCollector, schema: MethodSchema | unde
     }
     slices.push({ sources });
   });
-  return slices;
+  return { items: slices, complete };
 }
 
 /** The models a slice-based config merges: distinct sources in first-appearance order. */
@@ -626,14 +672,22 @@ export function validateConfig(raw: unknown, options: ParseOptions, locate?: Loc
   const hasSlices = !isAbsent(raw.slices);
   let models: ModelEntry[] = [];
   let slices: Slice[] | undefined;
+  // Count and slice-shape rules are skipped when entries were dropped: they would only echo those problems.
+  let inputsComplete = hasModels !== hasSlices;
   if (hasModels && hasSlices) {
     collector.problem(['slices'], 'give either models or slices, not both');
   } else if (!hasModels && !hasSlices) {
     collector.problem(['models'], 'missing models (a list of {model, parameters}) or slices');
   }
-  if (hasModels) models = validateModels(collector, schema, raw.models, baseDir, baseModel);
+  if (hasModels) {
+    const validated = validateModels(collector, schema, raw.models, baseDir, baseModel);
+    models = validated.items;
+    inputsComplete &&= validated.complete;
+  }
   if (hasSlices && !hasModels) {
-    slices = validateSlices(collector, schema, raw.slices, baseDir);
+    const validated = validateSlices(collector, schema, raw.slices, baseDir);
+    slices = validated.items;
+    inputsComplete &&= validated.complete;
     models = modelsFromSlices(slices, baseModel);
   }
 
@@ -643,7 +697,7 @@ export function validateConfig(raw: unknown, options: ParseOptions, locate?: Loc
     models,
     parameters,
     dtype: 'float32',
-    warnings: collector.warnings,
+    warnings: [],
     raw,
   };
   if (options.file !== undefined) config.file = options.file;
@@ -703,17 +757,19 @@ export function validateConfig(raw: unknown, options: ParseOptions, locate?: Loc
     if (schema.needsBase && !baseModel) {
       collector.problem(['base_model'], `${method} needs a base_model`);
     }
-    const listKey = slices ? 'slices' : 'models';
-    if (models.length > 0 || slices) checkModelCount(collector, config, schema, listKey);
-    if (method === 'passthrough' && !slices && models.length > 1) {
-      collector.problem(['models'], `passthrough copies a single model; use slices to combine layer ranges of several`);
+    if (inputsComplete) {
+      checkModelCount(collector, config, schema, slices ? 'slices' : 'models');
+      if (method === 'passthrough' && !slices && models.length > 1) {
+        collector.problem(['models'], 'passthrough copies a single model; use slices to combine layer ranges of several');
+      }
+      if (slices) checkSliceUse(collector, config, method);
     }
-    if (slices) checkSliceUse(collector, config, method);
     checkRequired(collector, config, schema);
     if (method === 'dppa') checkDppaBands(collector, config);
     checkSparsifierOptions(collector, config, schema);
   }
 
-  if (collector.problems.length > 0) return { problems: collector.problems, warnings: collector.warnings };
-  return { config, problems: [], warnings: collector.warnings };
+  if (collector.problemCount > 0) return { problems: collector.problems, warnings: collector.warnings };
+  config.warnings = collector.warnings;
+  return { config, problems: [], warnings: config.warnings };
 }
