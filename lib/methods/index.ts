@@ -6,6 +6,7 @@ import { dare_ties } from './dare_ties';
 import { dppa } from './dppa';
 import { linear } from './linear';
 import { model_stock } from './model_stock';
+import { passthrough } from './passthrough';
 import type { MethodDefinition } from './recipe';
 import { slerp } from './slerp';
 import { task_arithmetic } from './task_arithmetic';
@@ -22,4 +23,5 @@ export const methods: Record<string, MethodDefinition> = {
   linear,
   slerp,
   model_stock,
+  passthrough,
 };

@@ -5,6 +5,7 @@
  */
 import type { MergeResult, NativeBinding, OutputDType, TensorInput } from '../binding';
 import type { TensorRole } from '../plan/layers';
+import type { TensorPlan, TensorPlanContext } from '../plan/tensors';
 import type { DpOffsets } from './dp-densities';
 import type { MethodSchema } from './types';
 
@@ -54,5 +55,7 @@ export interface MethodDefinition {
   /** A base listed among `models` is merged as a model too (linear), not skipped. */
   includesBaseEntry?: boolean;
   statisticsNeeded(params: ParamSource): StatisticsNeed;
+  /** Methods whose output tensors are not the base's (passthrough slices) plan their own. */
+  planTensors?(context: TensorPlanContext): TensorPlan;
   mergeTensor(work: TensorWork): Promise<MergeResult>;
 }

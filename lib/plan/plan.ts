@@ -5,30 +5,17 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import type { InputDType, NativeBinding, OutputDType } from '../binding';
+import type { NativeBinding } from '../binding';
 import { parseConfig, parseConfigObject } from '../config';
 import type { MergeConfig, ParseResult } from '../config/types';
 import { DppaError, ErrorCode } from '../errors';
-import { isFloatDType, SafetensorsDType } from '../io/dtypes';
 import { ModelSource } from '../io/model';
 import { methods } from '../methods';
 import type { MethodDefinition, ParamSource, StatisticsNeed } from '../methods/recipe';
-import { countLayers, orderTensorNames, tensorRole, TensorRole } from './layers';
 import { paramSource } from './params';
+import { planMergedTensors, PlannedTensor, TensorPlanContext } from './tensors';
 
-export interface PlannedTensor {
-  name: string;
-  shape: number[];
-  numel: number;
-  role: TensorRole;
-  /** 'merge' through the method, or 'copy' the base's tensor (non-float tensors). */
-  action: 'merge' | 'copy';
-  inputDtypes: { base: InputDType; models: InputDType[] };
-  outDtype: OutputDType;
-  /** Bytes read for it from all inputs. */
-  inputBytes: number;
-  outputBytes: number;
-}
+export type { PlannedTensor };
 
 export interface PlannedModel {
   /** As written in the config. */
@@ -53,6 +40,8 @@ export interface MergePlan {
   models: PlannedModel[];
   tensors: PlannedTensor[];
   numLayers: number;
+  /** num_hidden_layers of the output when it differs from the base's (passthrough slices). */
+  outputLayers?: number;
   seed: number;
   warnings: string[];
   /** Bytes the merge pass reads (the statistics pass reads the prunable part once more). */
@@ -69,16 +58,6 @@ export interface PlanOptions {
   seed?: number;
   native: NativeBinding;
 }
-
-const OUTPUT_DTYPES: Record<string, OutputDType> = { float32: 'F32', float16: 'F16', bfloat16: 'BF16' };
-
-function outputDtypeFor(config: MergeConfig, baseDtype: SafetensorsDType): OutputDType {
-  if (config.outDtype) return OUTPUT_DTYPES[config.outDtype];
-  if (baseDtype === 'F32' || baseDtype === 'F16' || baseDtype === 'BF16') return baseDtype;
-  return 'F32';
-}
-
-const DTYPE_BYTES: Record<string, number> = { F64: 8, F32: 4, F16: 2, BF16: 2, F8_E4M3: 1, F8_E5M2: 1 };
 
 function errorCodeOf(e: unknown): ErrorCode {
   return e instanceof DppaError ? e.code : 'E_IO';
@@ -133,58 +112,15 @@ export async function planMerge(input: string | object, options: PlanOptions): P
     return fail();
   }
 
-  // Tensors: the base's, checked against every model.
   const warnings = [...config.warnings];
-  const names = orderTensorNames([...base.tensors.keys()]);
-  const numLayers = countLayers(names);
-  const tensors: PlannedTensor[] = [];
-  modelEntries.forEach(({ entry }, m) => {
-    const source = sources[m]!;
-    const missing = names.filter((n) => !source.tensors.has(n));
-    if (missing.length > 0) {
-      problems.push({
-        code: 'E_SHAPE',
-        text: `model ${entry.name} lacks ${missing.length} tensor(s) the base has: ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''}`,
-      });
-    }
-    const extra = [...source.tensors.keys()].filter((n) => !base.tensors.has(n));
-    if (extra.length > 0) {
-      warnings.push(`model ${entry.name} has ${extra.length} tensor(s) the base lacks (ignored): ${extra.slice(0, 5).join(', ')}`);
-    }
-  });
-  for (const name of names) {
-    const info = base.tensors.get(name)!;
-    const modelDtypes: InputDType[] = [];
-    let mergeable = isFloatDType(info.dtype);
-    let inputBytes = info.byteLength;
-    modelEntries.forEach(({ entry }, m) => {
-      const other = sources[m]!.tensors.get(name);
-      if (!other) return;
-      if (other.shape.join('x') !== info.shape.join('x')) {
-        problems.push({
-          code: 'E_SHAPE',
-          text: `tensor ${name}: model ${entry.name} has shape [${other.shape}] but the base has [${info.shape}]`,
-        });
-      }
-      if (!isFloatDType(other.dtype)) mergeable = false;
-      modelDtypes.push(other.dtype as InputDType);
-      inputBytes += other.byteLength;
-    });
-    const outDtype = outputDtypeFor(config, info.dtype);
-    const action = mergeable ? 'merge' : 'copy';
-    if (!mergeable) warnings.push(`tensor ${name} (${info.dtype}) is not floating point: copied from the base`);
-    tensors.push({
-      name,
-      shape: info.shape,
-      numel: info.numel,
-      role: tensorRole(name, info.shape),
-      action,
-      inputDtypes: { base: info.dtype as InputDType, models: modelDtypes },
-      outDtype: action === 'copy' ? (info.dtype as OutputDType) : outDtype,
-      inputBytes: action === 'copy' ? info.byteLength : inputBytes,
-      outputBytes: action === 'copy' ? info.byteLength : info.numel * DTYPE_BYTES[outDtype],
-    });
-  }
+  const context: TensorPlanContext = {
+    config,
+    base,
+    models: modelEntries.map(({ entry }, m) => ({ name: entry.name, source: sources[m]! })),
+    problem: (code, text) => problems.push({ code, text }),
+    warn: (text) => warnings.push(text),
+  };
+  const { tensors, numLayers, outputLayers } = (method.planTensors ?? planMergedTensors)(context);
   if (problems.length > 0) return fail();
 
   const contextOf = (t: PlannedTensor | null) =>
@@ -212,6 +148,7 @@ export async function planMerge(input: string | object, options: PlanOptions): P
     models,
     tensors,
     numLayers,
+    outputLayers,
     seed,
     warnings,
     bytesToRead: tensors.reduce((s, t) => s + t.inputBytes, 0),

@@ -5,10 +5,10 @@
  * tensors' inputs and two outputs are held, whatever the model size. Output goes to a
  * temporary folder beside the target, renamed into place only when complete.
  */
-import type { OutputDType, TensorInput } from '../binding';
+import type { InputDType, OutputDType } from '../binding';
 import { describeConfig } from '../config';
 import { DppaError } from '../errors';
-import { torchDtypeName } from '../io/dtypes';
+import { DTYPE_SIZE, torchDtypeName } from '../io/dtypes';
 import { ModelWriter, TOKENIZER_FILES } from '../io/writer';
 import type { DpOffsets } from '../methods/dp-densities';
 import type { TensorWork } from '../methods/recipe';
@@ -41,10 +41,27 @@ interface TensorInputs {
 }
 
 async function readInputs(plan: MergePlan, tensor: PlannedTensor): Promise<TensorInputs> {
-  const base = await plan.base.read(tensor.name);
-  if (tensor.action === 'copy') return { base, models: [] };
-  const models = await Promise.all(plan.models.map((m) => m.source.read(tensor.name)));
+  if (tensor.copyFrom) {
+    const { model, name } = tensor.copyFrom;
+    const source = model === 'base' ? plan.base : plan.models[model].source;
+    return { base: await source.read(name), models: [] };
+  }
+  const [base, ...models] = await Promise.all([plan.base.read(tensor.name), ...plan.models.map((m) => m.source.read(tensor.name))]);
   return { base, models };
+}
+
+/** Elements [start, end) of a tensor's bytes. */
+function elements(data: Uint8Array, dtype: InputDType | OutputDType, start: number, end: number): Uint8Array {
+  const size = DTYPE_SIZE[dtype];
+  return data.subarray(start * size, end * size);
+}
+
+async function copyOne(plan: MergePlan, tensor: PlannedTensor, bytes: Uint8Array): Promise<Uint8Array> {
+  const { dtype, scale = 1 } = tensor.copyFrom!;
+  if (scale === 1 && dtype === tensor.outDtype) return bytes;
+  const out = new Uint8Array(tensor.outputBytes);
+  await plan.native.linearCombine([{ data: bytes, dtype }], Float64Array.of(scale), out, tensor.outDtype);
+  return out;
 }
 
 async function mergeOne(
@@ -54,30 +71,38 @@ async function mergeOne(
   dpOffsets: (DpOffsets | undefined)[],
   allowNonfinite: boolean,
 ): Promise<Uint8Array> {
-  if (tensor.action === 'copy') return inputs.base;
+  if (tensor.copyFrom) return copyOne(plan, tensor, inputs.base);
   const out = new Uint8Array(tensor.outputBytes);
-  const base: TensorInput = { data: inputs.base, dtype: tensor.inputDtypes.base };
+  // Vocab tensors whose sizes differ are merged over the common rows only (plan/tensors.ts).
+  const rowElements = tensor.shape.length > 0 && tensor.shape[0] > 0 ? tensor.numel / tensor.shape[0] : tensor.numel;
+  const merged = tensor.shape.length > 0 ? tensor.mergedRows * rowElements : tensor.numel;
+  const mergedShape = tensor.shape.length > 0 ? [tensor.mergedRows, ...tensor.shape.slice(1)] : tensor.shape;
   const work: TensorWork = {
-    tensor: { name: tensor.name, shape: tensor.shape, numel: tensor.numel, role: tensor.role, numLayers: plan.numLayers },
-    base,
+    tensor: { name: tensor.name, shape: mergedShape, numel: merged, role: tensor.role, numLayers: plan.numLayers },
+    base: { data: elements(inputs.base, tensor.inputDtypes.base, 0, merged), dtype: tensor.inputDtypes.base },
     models: plan.models.map((m, i) => ({
       name: m.name,
-      input: { data: inputs.models[i], dtype: tensor.inputDtypes.models[i] },
+      input: { data: elements(inputs.models[i], tensor.inputDtypes.models[i], 0, merged), dtype: tensor.inputDtypes.models[i] },
       params: plan.params(i, tensor),
       dpOffsets: dpOffsets[i],
     })),
     params: plan.params(null, tensor),
     seed: plan.seed,
-    out,
+    out: elements(out, tensor.outDtype, 0, merged),
     outDtype: tensor.outDtype,
     native: plan.native,
   };
   const result = await plan.method.mergeTensor(work);
   if (!allowNonfinite) {
-    const labels = ['base', ...plan.models.map((m) => m.name)];
+    const labels = plan.method.includesBaseEntry ? plan.models.map((m) => m.name) : ['base', ...plan.models.map((m) => m.name)];
     result.nonFinite.forEach((count, i) => {
-      if (count > 0) throw nonFiniteError(labels[i], tensor.name, count);
+      if (count > 0) throw nonFiniteError(labels[i] ?? `input ${i}`, tensor.name, count);
     });
+  }
+  if (merged < tensor.numel) {
+    // The base's further rows (added tokens, padding) are kept, never truncated.
+    const tail = { data: elements(inputs.base, tensor.inputDtypes.base, merged, tensor.numel), dtype: tensor.inputDtypes.base };
+    await plan.native.linearCombine([tail], Float64Array.of(1), elements(out, tensor.outDtype, merged, tensor.numel), tensor.outDtype);
   }
   return out;
 }
@@ -117,6 +142,7 @@ function outputConfig(plan: MergePlan): Record<string, unknown> | undefined {
   if (!config) return undefined;
   const merged = plan.tensors.find((t) => t.action === 'merge');
   if (merged) config.torch_dtype = torchDtypeName(merged.outDtype);
+  if (plan.outputLayers !== undefined) config.num_hidden_layers = plan.outputLayers;
   return config;
 }
 
