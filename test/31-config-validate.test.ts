@@ -284,6 +284,11 @@ describe('config: validation rules', () => {
         /magnitude_outliers needs density \+ gamma ≤ 1 for a, got density 0\.995, gamma 0\.01/);
     });
 
+    it('parameters on the base model entry draw a warning', () => {
+      const warnings = warningsOf('merge_method: ties\nbase_model: ./b\nmodels: [{model: b, parameters: {weight: 1}}, {model: a}]\n');
+      assert.match(warnings.join('\n'), /models\[0\]\.parameters: the parameters of the base model are ignored by ties/);
+    });
+
     it('options the chosen sparsifier ignores draw a warning', () => {
       const warnings = warningsOf(`${TIES_HEAD}models: [{model: a, parameters: {gamma: 0.1}}]\nparameters: {dp_lambda: 0.1}\n`);
       assert.match(warnings.join('\n'), /models\[0\]\.parameters\.gamma: gamma has no effect with sparsify: magnitude/);

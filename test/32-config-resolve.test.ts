@@ -2,7 +2,7 @@ import * as assert from 'assert';
 import * as path from 'path';
 import {
   evaluateSetting, gradientPosition, interpolateGradient, loadConfig, parseConfig, requireNumber, resolveDppaBands,
-  resolveGlobalParam, resolveModelParam, resolveParam, resolveParamWithOrigin,
+  resolveGlobalParam, resolveModelParam, resolveParam, resolveParamWithOrigin, resolveSourceParam,
 } from '../lib/config';
 import type { MergeConfig, TensorContext } from '../lib/config';
 import { DppaError } from '../lib/errors';
@@ -221,6 +221,18 @@ describe('config: parameter resolution (mergekit semantics)', () => {
       const gradient = configOf('merge_method: dppa\nbase_model: b\nmodels: [{model: a}]\nparameters: {density: [0.2, 0.4]}\n');
       assert.deepStrictEqual(resolveDppaBands(gradient, 0, layer(1, 3)), { partitions: [0.30000000000000004], amplify: [1.0] });
     });
+  });
+
+  it('slice sources: a source\'s own parameters over global over default', () => {
+    const config = configOf([
+      'merge_method: passthrough',
+      'slices:',
+      '  - sources: [{model: a, layer_range: [0, 4], parameters: {scale: 0.5}}]',
+      '  - sources: [{model: a, layer_range: [2, 6]}]',
+    ].join('\n'));
+    assert.deepStrictEqual(resolveSourceParam(config, 'scale', 0, 0), { value: 0.5, origin: 'model' });
+    assert.deepStrictEqual(resolveSourceParam(config, 'scale', 1, 0), { value: 1.0, origin: 'default' });
+    assert.throws(() => resolveSourceParam(config, 'scale', 2, 0), (error: unknown) => error instanceof DppaError && error.code === 'E_ARGUMENT');
   });
 
   it('resolveParam works for a spec written by hand', () => {

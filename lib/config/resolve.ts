@@ -133,6 +133,25 @@ export function resolveParamWithOrigin(
   return { value: undefined, origin: 'absent' };
 }
 
+/**
+ * For slice-based configs (passthrough): a source's own parameters over global over default.
+ * Needed when one model appears in several slices with different parameters (`scale`).
+ */
+export function resolveSourceParam(
+  config: MergeConfig,
+  name: string,
+  sliceIndex: number,
+  sourceIndex: number,
+  ctx: TensorContext = NO_TENSOR,
+): ResolvedParam {
+  const spec = specFor(config, name);
+  const source = config.slices?.[sliceIndex]?.sources[sourceIndex];
+  if (!source) throw new DppaError('E_ARGUMENT', `no source ${sourceIndex} in slice ${sliceIndex}`);
+  const own = evaluateSetting(spec, source.parameters[name], ctx);
+  if (own !== undefined) return { value: own, origin: 'model' };
+  return resolveParamWithOrigin(config, name, null, ctx);
+}
+
 /** As resolveParamWithOrigin, the value only. */
 export function resolveModelParam(
   config: MergeConfig,

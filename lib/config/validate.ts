@@ -765,6 +765,13 @@ export function validateConfig(raw: unknown, options: ParseOptions, locate?: Loc
       if (slices) checkSliceUse(collector, config, method);
     }
     checkRequired(collector, config, schema);
+    if (schema.needsBase) {
+      config.models.forEach((model, index) => {
+        if (model.isBase && Object.keys(model.parameters).length > 0) {
+          collector.warn(['models', index, 'parameters'], `the parameters of the base model are ignored by ${method} (it is the reference, not merged as a task vector)`);
+        }
+      });
+    }
     if (method === 'dppa') checkDppaBands(collector, config);
     checkSparsifierOptions(collector, config, schema);
   }
