@@ -1,0 +1,101 @@
+// glue_merge.cpp: mergeTensor and linearCombine.
+#include <memory>
+
+#include "args.h"
+#include "glue.h"
+
+namespace dppa {
+namespace addon {
+namespace {
+
+Napi::Object nonFiniteResult(Napi::Env env, const std::vector<double>& counts) {
+  Napi::Float64Array array = Napi::Float64Array::New(env, counts.size());
+  for (size_t i = 0; i < counts.size(); ++i) array[i] = counts[i];
+  Napi::Object object = Napi::Object::New(env);
+  object.Set("nonFinite", array);
+  return object;
+}
+
+uint8_t* requireOut(Napi::Value value, const std::string& what, size_t n, DType dtype, Job& job) {
+  size_t bytes = 0;
+  uint8_t* out = requireTypedArray(value, napi_uint8_array, "Uint8Array", what, job, &bytes);
+  if (bytes != n * dtypeSize(dtype))
+    throwTypeError(value.Env(), what + " has " + std::to_string(bytes) + " bytes, expected " +
+                                    std::to_string(n * dtypeSize(dtype)) + " (" + std::to_string(n) + " × " +
+                                    dtypeName(dtype) + ")");
+  return out;
+}
+
+Napi::Value MergeTensorJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto job = std::make_unique<Job>();
+  Napi::Object object = requireObject(info[0], "mergeTensor(job)");
+  MergeSpec spec;
+  spec.base = requireTensor(object.Get("base"), "mergeTensor(job.base)", *job);
+  const size_t n = spec.base.n;
+  Napi::Value models = object.Get("models");
+  if (!models.IsArray()) throwTypeError(env, "mergeTensor(job.models) must be an array");
+  Napi::Array array = models.As<Napi::Array>();
+  if (array.Length() > 64) throwTypeError(env, "mergeTensor: at most 64 models");
+  for (uint32_t t = 0; t < array.Length(); ++t) {
+    const std::string what = "mergeTensor(job.models[" + std::to_string(t) + "])";
+    Napi::Object m = requireObject(array.Get(t), what);
+    MergeModelSpec model;
+    model.tensor = requireTensor(m, what, *job);
+    if (model.tensor.n != n)
+      throwTypeError(env, what + " has " + std::to_string(model.tensor.n) + " elements, base has " + std::to_string(n));
+    model.weight = requireNumber(m.Get("weight"), what + ".weight");
+    model.sparsify = requireSparsify(m.Get("sparsify"), what + ".sparsify", n, *job);
+    spec.models.push_back(model);
+  }
+  const std::string consensus = requireString(object.Get("consensus"), "mergeTensor(job.consensus)");
+  if (consensus == "none") spec.consensus = Consensus::None;
+  else if (consensus == "sum") spec.consensus = Consensus::Sum;
+  else if (consensus == "count") spec.consensus = Consensus::Count;
+  else throwTypeError(env, "mergeTensor(job.consensus) must be 'none', 'sum' or 'count', got '" + consensus + "'");
+  spec.normalize = requireBoolean(object.Get("normalize"), "mergeTensor(job.normalize)");
+  spec.lambda = requireNumber(object.Get("lambda"), "mergeTensor(job.lambda)");
+  spec.outDtype = requireOutputDType(object.Get("outDtype"), "mergeTensor(job.outDtype)");
+  spec.out = requireOut(object.Get("out"), "mergeTensor(job.out)", n, spec.outDtype, *job);
+  auto result = std::make_shared<std::vector<double>>();
+  job->work = [spec, result] { *result = mergeTensor(spec); };
+  job->result = [result](Napi::Env e) -> Napi::Value { return nonFiniteResult(e, *result); };
+  return queueJob(env, std::move(job));
+}
+
+Napi::Value LinearCombineJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto job = std::make_unique<Job>();
+  if (!info[0].IsArray()) throwTypeError(env, "linearCombine(inputs) must be an array");
+  Napi::Array array = info[0].As<Napi::Array>();
+  if (array.Length() == 0) throwTypeError(env, "linearCombine(inputs) must not be empty");
+  std::vector<TensorView> inputs;
+  for (uint32_t i = 0; i < array.Length(); ++i) {
+    inputs.push_back(requireTensor(array.Get(i), "linearCombine(inputs[" + std::to_string(i) + "])", *job));
+    if (inputs.back().n != inputs[0].n)
+      throwTypeError(env, "linearCombine: inputs[" + std::to_string(i) + "] has " + std::to_string(inputs.back().n) +
+                              " elements, inputs[0] has " + std::to_string(inputs[0].n));
+  }
+  size_t ncoeffs = 0;
+  const double* coeffs = reinterpret_cast<const double*>(
+      requireTypedArray(info[1], napi_float64_array, "Float64Array", "linearCombine(coeffs)", *job, &ncoeffs));
+  if (ncoeffs != inputs.size())
+    throwTypeError(env, "linearCombine(coeffs) has " + std::to_string(ncoeffs) + " entries for " +
+                            std::to_string(inputs.size()) + " inputs");
+  const DType outDtype = requireOutputDType(info[3], "linearCombine(outDtype)");
+  uint8_t* out = requireOut(info[2], "linearCombine(out)", inputs[0].n, outDtype, *job);
+  auto result = std::make_shared<std::vector<double>>();
+  job->work = [inputs, coeffs, out, outDtype, result] { *result = linearCombine(inputs, coeffs, out, outDtype); };
+  job->result = [result](Napi::Env e) -> Napi::Value { return nonFiniteResult(e, *result); };
+  return queueJob(env, std::move(job));
+}
+
+}  // namespace
+
+void registerMerge(Napi::Env env, Napi::Object exports) {
+  exports.Set("mergeTensor", Napi::Function::New(env, MergeTensorJs, "mergeTensor"));
+  exports.Set("linearCombine", Napi::Function::New(env, LinearCombineJs, "linearCombine"));
+}
+
+}  // namespace addon
+}  // namespace dppa

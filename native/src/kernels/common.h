@@ -1,0 +1,51 @@
+// common.h: what the kernel families share: the fixed chunking of tensors into pool tasks,
+// and reading δ tile by tile.
+#pragma once
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+#include "../simd/tile_ops.h"
+#include "dppa/kernels.h"
+#include "dppa/pool.h"
+
+namespace dppa {
+namespace detail {
+
+// Elements per pool task. Fixed (never derived from the thread count), so which elements
+// meet in which partial result never depends on the number of threads. A multiple of the
+// reduction tile (4096) so reduction tiles never straddle tasks.
+constexpr size_t kChunk = 65536;
+static_assert(kChunk % simd::kReduceTile == 0, "chunks hold whole reduction tiles");
+
+inline size_t chunkCount(size_t n) { return (n + kChunk - 1) / kChunk; }
+
+struct Range {
+  size_t begin, end;
+};
+inline Range chunkRange(size_t task, size_t n) {
+  const size_t begin = task * kChunk;
+  return {begin, std::min(n, begin + kChunk)};
+}
+
+// out[j] = δ[start + j] for j < count; `scratch` holds count floats for the base.
+inline void deltaTile(const simd::TileOps& ops, const DeltaView& in, size_t start, size_t count, float* out,
+                      float* scratch) {
+  ops.decode(in.ft.dtype, in.ft.data, start, count, out);
+  if (in.hasBase) {
+    ops.decode(in.base.dtype, in.base.data, start, count, scratch);
+    ops.subtract(out, scratch, count);
+  }
+}
+
+inline void checkDelta(const DeltaView& in, const char* what) {
+  if (in.hasBase && in.base.n != in.ft.n)
+    throw std::invalid_argument(std::string(what) + ": base has " + std::to_string(in.base.n) +
+                                " elements but ft has " + std::to_string(in.ft.n));
+}
+
+}  // namespace detail
+}  // namespace dppa

@@ -1,0 +1,234 @@
+// select.cpp: exact "top k by |δ|" keep-rules by radix selection on the abs bits (which order
+// like |δ| as unsigned integers). Never a sort.
+//
+// Whole tensor, any number of ks, two passes over δ:
+//   1. a histogram of the high 16 bits (per-worker histograms, added at the end);
+//      for each k this names the bin holding the k-th largest value;
+//   2. inside the chosen bins only, counts of the low 16 bits, kept per chunk as sparse
+//      (value, count) lists; summed they give the exact k-th value v, and per chunk they say
+//      where the m-th element equal to v lies (the tie cutoff), so finding the cutoff's exact
+//      index rescans one chunk, not the tensor.
+// Per row (rows > 1): each row is small enough to sit in cache; it is decoded once and
+// selected with std::nth_element (linear expected time), one pool task per group of rows.
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <utility>
+#include <vector>
+
+#include "common.h"
+
+namespace dppa {
+using namespace detail;
+
+namespace {
+
+constexpr uint32_t kKeepNothingBits = 0xFFFFFFFFu;
+constexpr size_t kBins = 65536;
+
+void checkKs(const double* ks, size_t nks, size_t limit, const char* what) {
+  for (size_t i = 0; i < nks; ++i) {
+    const double k = ks[i];
+    if (!(k >= 0) || k > double(limit) || std::floor(k) != k)
+      throw std::invalid_argument(std::string("selectThresholds: k = ") + std::to_string(k) + " must be an integer in [0, " +
+                                  std::to_string(limit) + "] (" + what + ")");
+  }
+}
+
+// Reads δ of [begin, end) as abs bits into `abs` (end - begin entries), tile by tile.
+void absBitsOfRange(const simd::TileOps& ops, const DeltaView& in, size_t begin, size_t end, uint32_t* abs) {
+  float* d = simd::threadScratch(simd::ScratchSlot::KernelA, simd::kReduceTile);
+  float* scratch = simd::threadScratch(simd::ScratchSlot::KernelB, simd::kReduceTile);
+  for (size_t start = begin; start < end; start += simd::kReduceTile) {
+    const size_t count = std::min(simd::kReduceTile, end - start);
+    deltaTile(ops, in, start, count, d, scratch);
+    ops.absBits(d, count, abs + (start - begin));
+  }
+}
+
+struct LowCount {
+  uint16_t low;
+  uint32_t count;
+};
+
+void selectWholeTensor(const DeltaView& in, const double* ks, size_t nks, SelectRule rule, BandRules& out) {
+  const simd::TileOps& ops = simd::ops();
+  const size_t n = in.size();
+  const size_t tasks = chunkCount(n);
+  out.bits.assign(nks, kKeepNothingBits);
+  out.cutoff.assign(nks, -1.0);
+  bool anyPositive = false;
+  for (size_t i = 0; i < nks; ++i) anyPositive = anyPositive || ks[i] > 0;
+  if (!anyPositive) return;
+
+  // Pass 1: histogram of the high 16 abs bits.
+  const unsigned workers = pool::workerSlots();
+  std::vector<uint64_t> perWorker(size_t(workers) * kBins, 0);
+  pool::parallelFor(tasks, [&](size_t task, unsigned worker) {
+    const Range r = chunkRange(task, n);
+    uint32_t* abs = reinterpret_cast<uint32_t*>(simd::threadScratch(simd::ScratchSlot::KernelC, kChunk));
+    absBitsOfRange(ops, in, r.begin, r.end, abs);
+    uint64_t* hist = perWorker.data() + size_t(worker) * kBins;
+    for (size_t j = 0; j < r.end - r.begin; ++j) ++hist[abs[j] >> 16];
+  });
+  std::vector<uint64_t> high(kBins, 0);
+  for (unsigned w = 0; w < workers; ++w)
+    for (size_t b = 0; b < kBins; ++b) high[b] += perWorker[size_t(w) * kBins + b];
+
+  // For each k: the bin of its k-th largest value, and how many lie in higher bins.
+  struct Target {
+    uint32_t bin = 0;
+    uint64_t above = 0;  // elements in higher bins
+    int slot = -1;
+  };
+  std::vector<Target> targets(nks);
+  std::vector<int> slotOfBin(kBins, -1);
+  std::vector<uint32_t> slotBins;
+  for (size_t i = 0; i < nks; ++i) {
+    const uint64_t k = uint64_t(ks[i]);
+    if (k == 0) continue;
+    uint64_t above = 0;
+    size_t bin = kBins - 1;
+    while (above + high[bin] < k) above += high[bin--];
+    targets[i].bin = uint32_t(bin);
+    targets[i].above = above;
+    if (slotOfBin[bin] < 0) {
+      slotOfBin[bin] = int(slotBins.size());
+      slotBins.push_back(uint32_t(bin));
+    }
+    targets[i].slot = slotOfBin[bin];
+  }
+  const size_t slots = slotBins.size();
+
+  // Pass 2: per chunk and chosen bin, sparse counts of the low 16 bits.
+  std::vector<std::vector<LowCount>> records(tasks * slots);
+  std::vector<std::vector<uint32_t>> denseCounts(size_t(workers) * slots);  // reused per chunk
+  std::vector<std::vector<uint16_t>> touched(size_t(workers) * slots);
+  pool::parallelFor(tasks, [&](size_t task, unsigned worker) {
+    const Range r = chunkRange(task, n);
+    uint32_t* abs = reinterpret_cast<uint32_t*>(simd::threadScratch(simd::ScratchSlot::KernelC, kChunk));
+    absBitsOfRange(ops, in, r.begin, r.end, abs);
+    for (size_t s = 0; s < slots; ++s) {
+      std::vector<uint32_t>& dense = denseCounts[size_t(worker) * slots + s];
+      if (dense.empty()) dense.assign(kBins, 0);
+    }
+    for (size_t j = 0; j < r.end - r.begin; ++j) {
+      const int s = slotOfBin[abs[j] >> 16];
+      if (s < 0) continue;
+      const uint16_t low = uint16_t(abs[j] & 0xFFFFu);
+      uint32_t& c = denseCounts[size_t(worker) * slots + size_t(s)][low];
+      if (c++ == 0) touched[size_t(worker) * slots + size_t(s)].push_back(low);
+    }
+    for (size_t s = 0; s < slots; ++s) {
+      std::vector<uint32_t>& dense = denseCounts[size_t(worker) * slots + s];
+      std::vector<uint16_t>& list = touched[size_t(worker) * slots + s];
+      std::vector<LowCount>& rec = records[task * slots + s];
+      rec.reserve(list.size());
+      for (uint16_t low : list) {
+        rec.push_back({low, dense[low]});
+        dense[low] = 0;
+      }
+      list.clear();
+    }
+  });
+  std::vector<std::vector<uint64_t>> lowHist(slots, std::vector<uint64_t>(kBins, 0));
+  for (size_t task = 0; task < tasks; ++task)
+    for (size_t s = 0; s < slots; ++s)
+      for (const LowCount& lc : records[task * slots + s]) lowHist[s][lc.low] += lc.count;
+
+  for (size_t i = 0; i < nks; ++i) {
+    const uint64_t k = uint64_t(ks[i]);
+    if (k == 0) continue;
+    const Target& t = targets[i];
+    const std::vector<uint64_t>& low = lowHist[size_t(t.slot)];
+    uint64_t above = t.above;
+    size_t value = kBins - 1;
+    while (above + low[value] < k) above += low[value--];
+    const uint32_t bits = (t.bin << 16) | uint32_t(value);
+    out.bits[i] = bits;
+    if (rule == SelectRule::Drop) continue;  // cutoff -1: every element equal to τ is dropped
+    // Keep the first m elements equal to `bits`, in flat index order.
+    const uint64_t m = k - above;
+    uint64_t seen = 0;
+    size_t task = 0;
+    for (; task < tasks; ++task) {
+      uint64_t inChunk = 0;
+      for (const LowCount& lc : records[task * slots + size_t(t.slot)])
+        if (lc.low == value) inChunk = lc.count;
+      if (seen + inChunk >= m) break;
+      seen += inChunk;
+    }
+    const Range r = chunkRange(task, n);
+    std::vector<uint32_t> abs(r.end - r.begin);
+    absBitsOfRange(ops, in, r.begin, r.end, abs.data());
+    for (size_t j = 0; j < abs.size(); ++j) {
+      if (abs[j] == bits && ++seen == m) {
+        out.cutoff[i] = double(r.begin + j);
+        break;
+      }
+    }
+  }
+}
+
+void selectPerRow(const DeltaView& in, const double* ks, size_t nks, SelectRule rule, size_t rows, BandRules& out) {
+  const simd::TileOps& ops = simd::ops();
+  const size_t n = in.size();
+  const size_t rowLength = n / rows;
+  out.bits.assign(rows * nks, kKeepNothingBits);
+  out.cutoff.assign(rows * nks, -1.0);
+  if (rowLength == 0) return;
+  const size_t rowsPerTask = std::max<size_t>(1, kChunk / rowLength);
+  const size_t tasks = (rows + rowsPerTask - 1) / rowsPerTask;
+  pool::workerSlots();
+  pool::parallelFor(tasks, [&](size_t task, unsigned) {
+    uint32_t* abs = reinterpret_cast<uint32_t*>(simd::threadScratch(simd::ScratchSlot::KernelC, rowLength));
+    uint32_t* work = reinterpret_cast<uint32_t*>(simd::threadScratch(simd::ScratchSlot::TileModels, rowLength));
+    const size_t rowEnd = std::min(rows, (task + 1) * rowsPerTask);
+    for (size_t row = task * rowsPerTask; row < rowEnd; ++row) {
+      const size_t rowStart = row * rowLength;
+      absBitsOfRange(ops, in, rowStart, rowStart + rowLength, abs);
+      std::copy(abs, abs + rowLength, work);
+      for (size_t i = 0; i < nks; ++i) {
+        const size_t k = size_t(ks[i]);
+        if (k == 0) continue;
+        // The k-th largest: nth_element is a selection (linear expected time), not a sort.
+        std::nth_element(work, work + (k - 1), work + rowLength, std::greater<uint32_t>());
+        const uint32_t bits = work[k - 1];
+        out.bits[row * nks + i] = bits;
+        if (rule == SelectRule::Drop) continue;
+        size_t above = 0;
+        for (size_t j = 0; j < rowLength; ++j) above += abs[j] > bits ? 1 : 0;
+        const size_t m = k - above;
+        size_t seen = 0;
+        for (size_t j = 0; j < rowLength; ++j) {
+          if (abs[j] == bits && ++seen == m) {
+            out.cutoff[row * nks + i] = double(rowStart + j);
+            break;
+          }
+        }
+      }
+    }
+  });
+}
+
+}  // namespace
+
+BandRules selectThresholds(const DeltaView& in, const double* ks, size_t nks, SelectRule rule, size_t rows) {
+  checkDelta(in, "selectThresholds");
+  const size_t n = in.size();
+  BandRules out;
+  out.rows = rows;
+  if (rows > 0 && n % rows != 0)
+    throw std::invalid_argument("selectThresholds: " + std::to_string(n) + " elements are not " + std::to_string(rows) +
+                                " equal rows");
+  if (rows > 1) {
+    checkKs(ks, nks, n / rows, "per-row count");
+    selectPerRow(in, ks, nks, rule, rows, out);
+  } else {
+    checkKs(ks, nks, n, "element count");
+    selectWholeTensor(in, ks, nks, rule, out);
+  }
+  return out;
+}
+
+}  // namespace dppa

@@ -1,0 +1,298 @@
+// tile_kernels.inl: the tile functions of tile_ops.h, written once over a vector-traits type.
+// Included by scalar.cpp, avx2.cpp and avx512.cpp inside their own namespace after defining
+//   using V = <that ISA's traits>;
+// and compiled with that ISA's flags. The last count % V::W elements of every loop run with
+// ScalarTraits, whose per-element operations are the same ones: paths agree bit for bit.
+//
+// Deliberately no includes here beyond what the includer provides (tile_ops.h, philox.h,
+// traits_scalar.h, <cstring>). No std:: templates either: their instances are shared between
+// translation units at link time, so one compiled for AVX-512 could run on the scalar path.
+// Scratch memory comes from threadScratch (dispatch.cpp, compiled for the baseline ISA).
+
+using S = ScalarTraits;
+
+
+// Splits [0, count) into a part processed W lanes at a time and a scalar tail.
+static inline size_t vectorEnd(size_t count) { return count - count % size_t(V::W); }
+
+// ---- decode / encode ------------------------------------------------------------------------
+
+template <class T>
+static void decodeRange(DType dtype, const uint8_t* data, size_t start, size_t begin, size_t end, float* out) {
+  switch (dtype) {
+    case DType::BF16:
+      for (size_t j = begin; j < end; j += T::W) T::storeF(out + j, T::loadBF16(data + 2 * (start + j)));
+      break;
+    case DType::F16:
+      for (size_t j = begin; j < end; j += T::W) T::storeF(out + j, T::loadF16(data + 2 * (start + j)));
+      break;
+    case DType::F64:
+      for (size_t j = begin; j < end; j += T::W) T::storeF(out + j, T::loadF64(data + 8 * (start + j)));
+      break;
+    default:
+      break;
+  }
+}
+
+static void decodeTile(DType dtype, const uint8_t* data, size_t start, size_t count, float* out) {
+  switch (dtype) {
+    case DType::F32:
+      std::memcpy(out, data + 4 * start, 4 * count);
+      return;
+    case DType::F8_E4M3:
+    case DType::F8_E5M2: {
+      const float* table = fp8Table(dtype);
+      const uint8_t* src = data + start;
+      for (size_t j = 0; j < count; ++j) out[j] = table[src[j]];
+      return;
+    }
+    default: {
+      const size_t split = vectorEnd(count);
+      decodeRange<V>(dtype, data, start, 0, split, out);
+      decodeRange<S>(dtype, data, start, split, count, out);
+    }
+  }
+}
+
+template <class T>
+static void encodeRange(const float* src, size_t begin, size_t end, DType dtype, uint8_t* dst) {
+  if (dtype == DType::BF16) {
+    for (size_t j = begin; j < end; j += T::W) T::storeBF16(dst + 2 * j, T::loadF(src + j));
+  } else {
+    for (size_t j = begin; j < end; j += T::W) T::storeF16(dst + 2 * j, T::loadF(src + j));
+  }
+}
+
+static void encodeTile(const float* src, size_t count, DType dtype, uint8_t* dst, size_t start) {
+  if (dtype == DType::F32) {
+    std::memcpy(dst + 4 * start, src, 4 * count);
+    return;
+  }
+  uint8_t* at = dst + 2 * start;
+  const size_t split = vectorEnd(count);
+  encodeRange<V>(src, 0, split, dtype, at);
+  encodeRange<S>(src, split, count, dtype, at);
+}
+
+static void subtractTile(float* ft, const float* base, size_t count) {
+  const size_t split = vectorEnd(count);
+  size_t j = 0;
+  for (; j < split; j += V::W) V::storeF(ft + j, V::sub(V::loadF(ft + j), V::loadF(base + j)));
+  for (; j < count; ++j) ft[j] = ft[j] - base[j];
+}
+
+// ---- reductions in the fixed lane order ----------------------------------------------------
+
+// lanes[l] for l < 256 hold the lane sums; the tree adds them pairwise in a fixed pattern.
+static double laneTree(double* lanes) {
+  for (size_t s = kReduceLanes / 2; s >= 1; s /= 2)
+    for (size_t l = 0; l < s; ++l) lanes[l] += lanes[l + s];
+  return lanes[0];
+}
+
+static double absSumTile(const float* x, size_t count) {
+  alignas(64) double lanes[kReduceLanes] = {};
+  const size_t fullRows = count / kReduceLanes;
+  for (size_t r = 0; r < fullRows; ++r)
+    for (size_t l = 0; l < kReduceLanes; l += V::W) V::laneAddAbs(lanes + l, x + r * kReduceLanes + l);
+  for (size_t j = fullRows * kReduceLanes; j < count; ++j) S::laneAddAbs(lanes + (j % kReduceLanes), x + j);
+  return laneTree(lanes);
+}
+
+static double dotTile(const float* x, const float* y, size_t count) {
+  alignas(64) double lanes[kReduceLanes] = {};
+  const size_t fullRows = count / kReduceLanes;
+  for (size_t r = 0; r < fullRows; ++r)
+    for (size_t l = 0; l < kReduceLanes; l += V::W)
+      V::laneAddDot(lanes + l, x + r * kReduceLanes + l, y + r * kReduceLanes + l);
+  for (size_t j = fullRows * kReduceLanes; j < count; ++j)
+    S::laneAddDot(lanes + (j % kReduceLanes), x + j, y + j);
+  return laneTree(lanes);
+}
+
+template <class T>
+static uint64_t countNonFiniteRange(const float* x, size_t begin, size_t end) {
+  uint64_t n = 0;
+  const typename T::I finiteMax = T::set1I(0x7F7FFFFFu);
+  for (size_t j = begin; j < end; j += T::W) n += T::popcount(T::gtU(T::absBits(T::loadF(x + j)), finiteMax));
+  return n;
+}
+
+static uint64_t countNonFiniteTile(const float* x, size_t count) {
+  const size_t split = vectorEnd(count);
+  return countNonFiniteRange<V>(x, 0, split) + countNonFiniteRange<S>(x, split, count);
+}
+
+static void absCountsTile(const float* x, size_t count, const double* thresholds, size_t nthresholds,
+                          uint64_t* countsAbove, uint64_t* nonFinite) {
+  const size_t split = vectorEnd(count);
+  for (size_t t = 0; t < nthresholds; ++t) {
+    uint64_t n = 0;
+    size_t j = 0;
+    for (; j < split; j += V::W) n += V::countAbove(x + j, thresholds[t]);
+    for (; j < count; ++j) n += S::countAbove(x + j, thresholds[t]);
+    countsAbove[t] += n;
+  }
+  *nonFinite += countNonFiniteTile(x, count);
+}
+
+static void absBitsTile(const float* x, size_t count, uint32_t* out) {
+  const size_t split = vectorEnd(count);
+  size_t j = 0;
+  for (; j < split; j += V::W) V::storeI(out + j, V::absBits(V::loadF(x + j)));
+  for (; j < count; ++j) out[j] = S::absBits(x[j]);
+}
+
+// ---- the generator --------------------------------------------------------------------------
+
+static void philoxWordsTile(const RandomStream& stream, uint64_t start, size_t count, uint32_t* out) {
+  uint64_t i = start;
+  const uint64_t end = start + count;
+  while (i < end) {
+    const uint64_t block = i / 4;
+    const Philox4x32Block words = philox4x32_10(uint32_t(block), uint32_t(block >> 32), stream.streamLo,
+                                                stream.streamHi, stream.seedLo, stream.seedHi);
+    for (unsigned w = unsigned(i % 4); w < 4 && i < end; ++w, ++i) out[i - start] = words.word[w];
+  }
+}
+
+// ---- the fused merge ------------------------------------------------------------------------
+
+// In place: w[j] holds decode(ft)[j] on entry and W_t[j] = f(weight)·sparsify(δ)[j] on exit.
+template <class T>
+static void weightedRange(const MergeTileModel& model, const TileBands& bands, const float* base, float* w,
+                          const uint32_t* words, size_t begin, size_t end) {
+  const typename T::F weight = T::set1F(model.weight);
+  switch (model.kind) {
+    case SparsifyKind::Dense: {
+      const typename T::F factor = T::set1F(model.factor);
+      for (size_t j = begin; j < end; j += T::W) {
+        const typename T::F d = T::sub(T::loadF(w + j), T::loadF(base + j));
+        T::storeF(w + j, T::mul(weight, T::mul(factor, d)));
+      }
+      break;
+    }
+    case SparsifyKind::Bands: {
+      for (size_t j = begin; j < end; j += T::W) {
+        const typename T::F d = T::sub(T::loadF(w + j), T::loadF(base + j));
+        const typename T::I magnitude = T::absBits(d);
+        const typename T::I index = T::addI(T::iota(), T::set1I(uint32_t(j)));
+        typename T::M keptSoFar = T::mNone();
+        typename T::F value = T::zeroF();
+        for (int b = 0; b < bands.nbands; ++b) {
+          const typename T::I threshold = T::set1I(bands.bits[b]);
+          const typename T::M tieKept =
+              T::mAnd(T::eqI(magnitude, threshold), T::mNot(T::gtS(index, T::set1I(uint32_t(bands.tieLimit[b])))));
+          const typename T::M keep = T::mOr(T::gtU(magnitude, threshold), tieKept);
+          // The first (tightest) band that keeps an element sets its factor.
+          value = T::select(T::mAndNot(keep, keptSoFar), T::mul(T::set1F(bands.factor[b]), d), value);
+          keptSoFar = T::mOr(keptSoFar, keep);
+        }
+        T::storeF(w + j, T::mul(weight, value));
+      }
+      break;
+    }
+    case SparsifyKind::Random: {
+      const typename T::F rescale = T::set1F(model.rescale);
+      const typename T::I keepBelow = T::set1I(model.keepBelow);
+      for (size_t j = begin; j < end; j += T::W) {
+        const typename T::F d = T::sub(T::loadF(w + j), T::loadF(base + j));
+        const typename T::M keep = T::ltS(T::shiftRight(T::loadI(words + j), 8), keepBelow);
+        T::storeF(w + j, T::mul(weight, T::select(keep, T::mul(rescale, d), T::zeroF())));
+      }
+      break;
+    }
+  }
+}
+
+// result[j] = b + λ·mixed, from the weighted values W_t of every model (see kernels.h).
+template <class T>
+static void combineRange(const MergeTileJob& job, const float* base, const float* weighted, float* result,
+                         size_t begin, size_t end) {
+  const size_t stride = kMergeTile;
+  const typename T::F zero = T::zeroF();
+  const typename T::F lambda = T::set1F(job.lambda);
+  // Smallest float above 1e-8: |div| < 1e-8 (in real numbers) exactly when |div| < this.
+  const typename T::F tinyDivisor = T::set1F(0x1.5798f0p-27f);
+  for (size_t j = begin; j < end; j += T::W) {
+    typename T::F mixed = zero;
+    typename T::F divisor = zero;
+    if (job.consensus == Consensus::None) {
+      for (size_t t = 0; t < job.nmodels; ++t) mixed = T::add(mixed, T::loadF(weighted + t * stride + j));
+      divisor = T::set1F(job.divisorAll);
+    } else {
+      // γ: the elected sign; only strictly negative totals elect minus (0 -> +1).
+      typename T::F total = zero;
+      if (job.consensus == Consensus::Sum) {
+        for (size_t t = 0; t < job.nmodels; ++t) total = T::add(total, T::loadF(weighted + t * stride + j));
+      } else {
+        const typename T::F one = T::set1F(1.0f), minusOne = T::set1F(-1.0f);
+        for (size_t t = 0; t < job.nmodels; ++t) {
+          const typename T::F w = T::loadF(weighted + t * stride + j);
+          const typename T::F sign = T::select(T::gtF(w, zero), one, T::select(T::ltF(w, zero), minusOne, zero));
+          total = T::add(total, sign);
+        }
+      }
+      const typename T::M electedMinus = T::ltF(total, zero);
+      for (size_t t = 0; t < job.nmodels; ++t) {
+        const typename T::F w = T::loadF(weighted + t * stride + j);
+        // Zeros match neither sign, so they never count towards the divisor.
+        const typename T::M agrees =
+            T::mOr(T::mAndNot(T::gtF(w, zero), electedMinus), T::mAnd(T::ltF(w, zero), electedMinus));
+        mixed = T::add(mixed, T::select(agrees, w, zero));
+        divisor = T::add(divisor, T::select(agrees, T::set1F(job.models[t].weight), zero));
+      }
+    }
+    if (job.normalize) {
+      divisor = T::select(T::ltF(T::absF(divisor), tinyDivisor), T::set1F(1.0f), divisor);
+      mixed = T::div(mixed, divisor);
+    }
+    T::storeF(result + j, T::add(T::loadF(base + j), T::mul(lambda, mixed)));
+  }
+}
+
+static void mergeTile(const MergeTileJob& job, const TileBands* bands, size_t start, size_t count,
+                      uint64_t* nonFinite) {
+  float* base = threadScratch(ScratchSlot::TileBase, kMergeTile);
+  float* weighted = threadScratch(ScratchSlot::TileModels, kMergeTile * job.nmodels);
+  float* result = threadScratch(ScratchSlot::TileResult, kMergeTile);
+  uint32_t* words = reinterpret_cast<uint32_t*>(threadScratch(ScratchSlot::TileWords, kMergeTile));
+  const size_t split = vectorEnd(count);
+
+  decodeTile(job.baseDtype, job.base, start, count, base);
+  nonFinite[0] += countNonFiniteTile(base, count);
+  for (size_t t = 0; t < job.nmodels; ++t) {
+    const MergeTileModel& model = job.models[t];
+    float* w = weighted + t * kMergeTile;
+    decodeTile(model.dtype, model.data, start, count, w);
+    nonFinite[t + 1] += countNonFiniteTile(w, count);
+    if (model.kind == SparsifyKind::Random) philoxWordsTile(model.stream, start, count, words);
+    weightedRange<V>(model, bands[t], base, w, words, 0, split);
+    weightedRange<S>(model, bands[t], base, w, words, split, count);
+  }
+  combineRange<V>(job, base, weighted, result, 0, split);
+  combineRange<S>(job, base, weighted, result, split, count);
+  encodeTile(result, count, job.outDtype, job.out, start);
+}
+
+static void linearTile(const LinearTileJob& job, size_t start, size_t count, uint64_t* nonFinite) {
+  float* acc = threadScratch(ScratchSlot::TileResult, kMergeTile);
+  float* x = threadScratch(ScratchSlot::TileBase, kMergeTile);
+  const size_t split = vectorEnd(count);
+  std::memset(acc, 0, sizeof(float) * count);
+  for (size_t i = 0; i < job.ninputs; ++i) {
+    const LinearTileInput& in = job.inputs[i];
+    decodeTile(in.dtype, in.data, start, count, x);
+    nonFinite[i] += countNonFiniteTile(x, count);
+    const V::F coeff = V::set1F(in.coeff);
+    size_t j = 0;
+    for (; j < split; j += V::W) V::storeF(acc + j, V::add(V::loadF(acc + j), V::mul(coeff, V::loadF(x + j))));
+    for (; j < count; ++j) acc[j] = acc[j] + in.coeff * x[j];
+  }
+  encodeTile(acc, count, job.outDtype, job.out, start);
+}
+
+static const TileOps kTileOps = {
+    kPathName,     decodeTile, encodeTile, subtractTile,       absSumTile, dotTile,   absCountsTile,
+    countNonFiniteTile, absBitsTile, philoxWordsTile, mergeTile, linearTile,
+};

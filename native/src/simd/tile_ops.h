@@ -1,0 +1,108 @@
+// tile_ops.h: the ISA-specific layer. Kernels in native/src/kernels split a tensor into
+// chunks for the pool and each chunk into tiles; a tile is processed by one of these
+// functions, implemented once (tile_kernels.inl) over a "vector traits" type and compiled for
+// each ISA (scalar.cpp, avx2.cpp, avx512.cpp) with that ISA's flags. Every path computes each
+// element with the same float32 operations in the same order, so outputs are bit-identical.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "dppa/dtype.h"
+#include "dppa/kernels.h"
+
+namespace dppa {
+namespace simd {
+
+// Elements per tile of the fused merge: (models + 2) buffers of this many floats stay in L1/L2.
+constexpr size_t kMergeTile = 1024;
+// The fixed reduction order (kernels.h): tiles of 4096 elements summed in 256 lanes.
+constexpr size_t kReduceTile = 4096;
+constexpr size_t kReduceLanes = 256;
+constexpr size_t kMaxBands = 16;
+constexpr size_t kMaxModels = 64;
+
+// The band rules of one model resolved for one tile (one row): element j of the tile (local
+// index) is kept by band b when abs > bits[b], or abs == bits[b] and j <= tieLimit[b].
+struct TileBands {
+  int nbands = 0;
+  uint32_t bits[kMaxBands];
+  int32_t tieLimit[kMaxBands];
+  float factor[kMaxBands];
+};
+
+struct MergeTileModel {
+  const uint8_t* data;
+  DType dtype;
+  float weight;
+  SparsifyKind kind;
+  float factor;       // dense
+  float rescale;      // random
+  uint32_t keepBelow; // random: kept when (word >> 8) < keepBelow, i.e. u < density
+  RandomStream stream;
+};
+
+struct MergeTileJob {
+  const uint8_t* base;
+  DType baseDtype;
+  const MergeTileModel* models;
+  size_t nmodels;
+  Consensus consensus;
+  bool normalize;
+  float lambda;
+  float divisorAll;  // 0 + f(w_0) + f(w_1) + ...: the divisor when every model matches
+  uint8_t* out;
+  DType outDtype;
+};
+
+struct LinearTileInput {
+  const uint8_t* data;
+  DType dtype;
+  float coeff;
+};
+
+struct LinearTileJob {
+  const LinearTileInput* inputs;
+  size_t ninputs;
+  uint8_t* out;
+  DType outDtype;
+};
+
+struct TileOps {
+  const char* name;
+  // out[j] = decode(data[start + j]) for j < count.
+  void (*decode)(DType dtype, const uint8_t* data, size_t start, size_t count, float* out);
+  // dst[start + j] = encode(src[j]).
+  void (*encode)(const float* src, size_t count, DType dtype, uint8_t* dst, size_t start);
+  // ft[j] -= base[j].
+  void (*subtract)(float* ft, const float* base, size_t count);
+  // One reduction tile (count <= 4096) in the fixed lane order: Σ|x|, Σ x·y.
+  double (*absSumTile)(const float* x, size_t count);
+  double (*dotTile)(const float* x, const float* y, size_t count);
+  // countsAbove[t] += #{(double)|x| > thresholds[t]}; *nonFinite += #{x is NaN or Inf}.
+  void (*absCounts)(const float* x, size_t count, const double* thresholds, size_t nthresholds,
+                    uint64_t* countsAbove, uint64_t* nonFinite);
+  uint64_t (*countNonFinite)(const float* x, size_t count);
+  // out[j] = bits of |x[j]|.
+  void (*absBits)(const float* x, size_t count, uint32_t* out);
+  // out[j] = the Philox word of element start + j.
+  void (*philoxWords)(const RandomStream& stream, uint64_t start, size_t count, uint32_t* out);
+  // The fused merge of elements [start, start + count), count <= kMergeTile.
+  // bands[t] is used by models whose kind is Bands. nonFinite[0..nmodels] accumulate.
+  void (*mergeTile)(const MergeTileJob& job, const TileBands* bands, size_t start, size_t count,
+                    uint64_t* nonFinite);
+  void (*linearTile)(const LinearTileJob& job, size_t start, size_t count, uint64_t* nonFinite);
+};
+
+// Per-thread scratch buffers, kept between calls (no allocation per tile or per call once
+// warm). Slots must not alias within one tile function.
+enum class ScratchSlot { TileBase, TileModels, TileResult, TileWords, KernelA, KernelB, KernelC, Count };
+float* threadScratch(ScratchSlot slot, size_t floats);
+
+// The table in use (chosen once at load, switchable for tests).
+const TileOps& ops();
+
+// 256-entry decode tables of the 8-bit floats.
+const float* fp8Table(DType dtype);
+
+}  // namespace simd
+}  // namespace dppa

@@ -1,0 +1,102 @@
+// traits_avx2.h: 8-lane float32 traits on AVX2 + F16C. Include only from avx2.cpp (compiled
+// with -mavx2 -mfma -mf16c -ffp-contract=off). Masks are all-ones float lanes.
+#pragma once
+#include <immintrin.h>
+
+#include <cstdint>
+
+// In an anonymous namespace: each ISA file gets its own copy, compiled with its own flags.
+// (Shared inline functions would be merged by the linker, and one compiled for AVX-512 could
+// end up running on the scalar path.)
+namespace {
+
+struct Avx2Traits {
+  static constexpr int W = 8;
+  using F = __m256;
+  using I = __m256i;
+  using M = __m256;
+
+  static F loadF(const float* p) { return _mm256_loadu_ps(p); }
+  static void storeF(float* p, F x) { _mm256_storeu_ps(p, x); }
+  static I loadI(const uint32_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+  static void storeI(uint32_t* p, I x) { _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), x); }
+  static F zeroF() { return _mm256_setzero_ps(); }
+  static F set1F(float x) { return _mm256_set1_ps(x); }
+  static I set1I(uint32_t x) { return _mm256_set1_epi32(int32_t(x)); }
+  static I iota() { return _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7); }
+  static F add(F a, F b) { return _mm256_add_ps(a, b); }
+  static F sub(F a, F b) { return _mm256_sub_ps(a, b); }
+  static F mul(F a, F b) { return _mm256_mul_ps(a, b); }
+  static F div(F a, F b) { return _mm256_div_ps(a, b); }
+  static I bitsOf(F x) { return _mm256_castps_si256(x); }
+  static F floatOf(I u) { return _mm256_castsi256_ps(u); }
+  static I absBits(F x) { return _mm256_and_si256(bitsOf(x), _mm256_set1_epi32(0x7FFFFFFF)); }
+  static F absF(F x) { return floatOf(absBits(x)); }
+  static I addI(I a, I b) { return _mm256_add_epi32(a, b); }
+  static I shiftRight(I a, int s) { return _mm256_srli_epi32(a, s); }
+  static M gtF(F a, F b) { return _mm256_cmp_ps(a, b, _CMP_GT_OQ); }
+  static M ltF(F a, F b) { return _mm256_cmp_ps(a, b, _CMP_LT_OQ); }
+  // AVX2 compares only signed integers: flip the sign bits to compare unsigned.
+  static M gtU(I a, I b) {
+    const I flip = _mm256_set1_epi32(int32_t(0x80000000u));
+    return _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_xor_si256(a, flip), _mm256_xor_si256(b, flip)));
+  }
+  static M eqI(I a, I b) { return _mm256_castsi256_ps(_mm256_cmpeq_epi32(a, b)); }
+  static M gtS(I a, I b) { return _mm256_castsi256_ps(_mm256_cmpgt_epi32(a, b)); }
+  static M ltS(I a, I b) { return _mm256_castsi256_ps(_mm256_cmpgt_epi32(b, a)); }
+  static M mAnd(M a, M b) { return _mm256_and_ps(a, b); }
+  static M mOr(M a, M b) { return _mm256_or_ps(a, b); }
+  static M mAndNot(M a, M b) { return _mm256_andnot_ps(b, a); }
+  static M mNot(M a) { return _mm256_xor_ps(a, _mm256_castsi256_ps(_mm256_set1_epi32(-1))); }
+  static M mNone() { return _mm256_setzero_ps(); }
+  static F select(M m, F ifTrue, F ifFalse) { return _mm256_blendv_ps(ifFalse, ifTrue, m); }
+  static unsigned popcount(M m) { return unsigned(__builtin_popcount(unsigned(_mm256_movemask_ps(m)))); }
+
+  static F loadBF16(const uint8_t* p) {
+    const __m256i wide = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    return floatOf(_mm256_slli_epi32(wide, 16));
+  }
+  // F16C converts f16 subnormals exactly and quiets NaNs: the same as ScalarTraits.
+  static F loadF16(const uint8_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+  static F loadF64(const uint8_t* p) {
+    const __m128 lo = _mm256_cvtpd_ps(_mm256_loadu_pd(reinterpret_cast<const double*>(p)));
+    const __m128 hi = _mm256_cvtpd_ps(_mm256_loadu_pd(reinterpret_cast<const double*>(p + 32)));
+    return _mm256_set_m128(hi, lo);
+  }
+  static void storeBF16(uint8_t* p, F x) {
+    const I bits = bitsOf(x);
+    const I lsb = _mm256_and_si256(_mm256_srli_epi32(bits, 16), _mm256_set1_epi32(1));
+    const I rounded = _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(bits, _mm256_set1_epi32(0x7FFF)), lsb), 16);
+    const I quietNaN = _mm256_or_si256(_mm256_srli_epi32(bits, 16), _mm256_set1_epi32(0x40));
+    const M isNaN = gtU(absBits(x), set1I(0x7F800000u));
+    const I result = _mm256_castps_si256(_mm256_blendv_ps(floatOf(rounded), floatOf(quietNaN), isNaN));
+    // Values are < 2^16, so the saturating pack is exact; it packs within 128-bit halves.
+    const I packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(result, result), 0x08);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm256_castsi256_si128(packed));
+  }
+  static void storeF16(uint8_t* p, F x) {
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm256_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  }
+
+  static void laneAddAbs(double* lanes, const float* x) {
+    const F a = absF(loadF(x));
+    _mm256_storeu_pd(lanes, _mm256_add_pd(_mm256_loadu_pd(lanes), _mm256_cvtps_pd(_mm256_castps256_ps128(a))));
+    _mm256_storeu_pd(lanes + 4, _mm256_add_pd(_mm256_loadu_pd(lanes + 4), _mm256_cvtps_pd(_mm256_extractf128_ps(a, 1))));
+  }
+  static void laneAddDot(double* lanes, const float* x, const float* y) {
+    const F a = loadF(x), b = loadF(y);
+    const __m256d p0 = _mm256_mul_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(a)), _mm256_cvtps_pd(_mm256_castps256_ps128(b)));
+    const __m256d p1 = _mm256_mul_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(a, 1)), _mm256_cvtps_pd(_mm256_extractf128_ps(b, 1)));
+    _mm256_storeu_pd(lanes, _mm256_add_pd(_mm256_loadu_pd(lanes), p0));
+    _mm256_storeu_pd(lanes + 4, _mm256_add_pd(_mm256_loadu_pd(lanes + 4), p1));
+  }
+  static unsigned countAbove(const float* x, double threshold) {
+    const F a = absF(loadF(x));
+    const __m256d t = _mm256_set1_pd(threshold);
+    const int lo = _mm256_movemask_pd(_mm256_cmp_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(a)), t, _CMP_GT_OQ));
+    const int hi = _mm256_movemask_pd(_mm256_cmp_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(a, 1)), t, _CMP_GT_OQ));
+    return unsigned(__builtin_popcount(unsigned(lo | (hi << 4))));
+  }
+};
+
+}  // namespace

@@ -1,0 +1,96 @@
+// traits_avx512.h: 16-lane float32 traits on AVX-512 F/BW/VL/DQ + F16C. Include only from
+// avx512.cpp. The AVX512-BF16 conversion instruction is NOT used: it flushes subnormals, and
+// the contract is bit-exact IEEE rounding, so bf16 rounding is done on the integer bits.
+#pragma once
+#include <immintrin.h>
+
+#include <cstdint>
+
+// In an anonymous namespace: each ISA file gets its own copy, compiled with its own flags.
+// (Shared inline functions would be merged by the linker, and one compiled for AVX-512 could
+// end up running on the scalar path.)
+namespace {
+
+struct Avx512Traits {
+  static constexpr int W = 16;
+  using F = __m512;
+  using I = __m512i;
+  using M = __mmask16;
+
+  static F loadF(const float* p) { return _mm512_loadu_ps(p); }
+  static void storeF(float* p, F x) { _mm512_storeu_ps(p, x); }
+  static I loadI(const uint32_t* p) { return _mm512_loadu_si512(p); }
+  static void storeI(uint32_t* p, I x) { _mm512_storeu_si512(p, x); }
+  static F zeroF() { return _mm512_setzero_ps(); }
+  static F set1F(float x) { return _mm512_set1_ps(x); }
+  static I set1I(uint32_t x) { return _mm512_set1_epi32(int32_t(x)); }
+  static I iota() { return _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15); }
+  static F add(F a, F b) { return _mm512_add_ps(a, b); }
+  static F sub(F a, F b) { return _mm512_sub_ps(a, b); }
+  static F mul(F a, F b) { return _mm512_mul_ps(a, b); }
+  static F div(F a, F b) { return _mm512_div_ps(a, b); }
+  static I bitsOf(F x) { return _mm512_castps_si512(x); }
+  static F floatOf(I u) { return _mm512_castsi512_ps(u); }
+  static I absBits(F x) { return _mm512_and_si512(bitsOf(x), _mm512_set1_epi32(0x7FFFFFFF)); }
+  static F absF(F x) { return floatOf(absBits(x)); }
+  static I addI(I a, I b) { return _mm512_add_epi32(a, b); }
+  static I shiftRight(I a, int s) { return _mm512_srli_epi32(a, unsigned(s)); }
+  static M gtF(F a, F b) { return _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ); }
+  static M ltF(F a, F b) { return _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ); }
+  static M gtU(I a, I b) { return _mm512_cmpgt_epu32_mask(a, b); }
+  static M eqI(I a, I b) { return _mm512_cmpeq_epi32_mask(a, b); }
+  static M gtS(I a, I b) { return _mm512_cmpgt_epi32_mask(a, b); }
+  static M ltS(I a, I b) { return _mm512_cmplt_epi32_mask(a, b); }
+  static M mAnd(M a, M b) { return M(a & b); }
+  static M mOr(M a, M b) { return M(a | b); }
+  static M mAndNot(M a, M b) { return M(a & ~b); }
+  static M mNot(M a) { return M(~a); }
+  static M mNone() { return 0; }
+  static F select(M m, F ifTrue, F ifFalse) { return _mm512_mask_blend_ps(m, ifFalse, ifTrue); }
+  static unsigned popcount(M m) { return unsigned(__builtin_popcount(unsigned(m))); }
+
+  static F loadBF16(const uint8_t* p) {
+    const __m512i wide = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    return floatOf(_mm512_slli_epi32(wide, 16));
+  }
+  static F loadF16(const uint8_t* p) { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
+  static F loadF64(const uint8_t* p) {
+    const __m256 lo = _mm512_cvtpd_ps(_mm512_loadu_pd(p));
+    const __m256 hi = _mm512_cvtpd_ps(_mm512_loadu_pd(p + 64));
+    return _mm512_insertf32x8(_mm512_castps256_ps512(lo), hi, 1);
+  }
+  static void storeBF16(uint8_t* p, F x) {
+    const I bits = bitsOf(x);
+    const I lsb = _mm512_and_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(1));
+    const I rounded = _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(bits, _mm512_set1_epi32(0x7FFF)), lsb), 16);
+    const I quietNaN = _mm512_or_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(0x40));
+    const M isNaN = gtU(absBits(x), set1I(0x7F800000u));
+    const I result = _mm512_mask_blend_epi32(isNaN, rounded, quietNaN);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm512_cvtepi32_epi16(result));
+  }
+  static void storeF16(uint8_t* p, F x) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm512_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  }
+
+  static void laneAddAbs(double* lanes, const float* x) {
+    const F a = absF(loadF(x));
+    _mm512_storeu_pd(lanes, _mm512_add_pd(_mm512_loadu_pd(lanes), _mm512_cvtps_pd(_mm512_castps512_ps256(a))));
+    _mm512_storeu_pd(lanes + 8, _mm512_add_pd(_mm512_loadu_pd(lanes + 8), _mm512_cvtps_pd(_mm512_extractf32x8_ps(a, 1))));
+  }
+  static void laneAddDot(double* lanes, const float* x, const float* y) {
+    const F a = loadF(x), b = loadF(y);
+    const __m512d p0 = _mm512_mul_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(a)), _mm512_cvtps_pd(_mm512_castps512_ps256(b)));
+    const __m512d p1 = _mm512_mul_pd(_mm512_cvtps_pd(_mm512_extractf32x8_ps(a, 1)), _mm512_cvtps_pd(_mm512_extractf32x8_ps(b, 1)));
+    _mm512_storeu_pd(lanes, _mm512_add_pd(_mm512_loadu_pd(lanes), p0));
+    _mm512_storeu_pd(lanes + 8, _mm512_add_pd(_mm512_loadu_pd(lanes + 8), p1));
+  }
+  static unsigned countAbove(const float* x, double threshold) {
+    const F a = absF(loadF(x));
+    const __m512d t = _mm512_set1_pd(threshold);
+    const unsigned lo = _mm512_cmp_pd_mask(_mm512_cvtps_pd(_mm512_castps512_ps256(a)), t, _CMP_GT_OQ);
+    const unsigned hi = _mm512_cmp_pd_mask(_mm512_cvtps_pd(_mm512_extractf32x8_ps(a, 1)), t, _CMP_GT_OQ);
+    return unsigned(__builtin_popcount(lo | (hi << 8)));
+  }
+};
+
+}  // namespace
