@@ -4,27 +4,32 @@
  */
 import { DppaError, isDppaError } from './errors';
 import { formatByteSize } from './io/byte-size';
-import { inspect, merge, plan } from './index';
+import * as path from 'path';
+import { pathToFileURL } from 'url';
+import { inspect, merge, plan, searchAmplification } from './index';
 import type { ProgressEvent } from './run/progress';
 
 const USAGE = `usage:
   dppa merge CONFIG OUT [--out-shard-size S] [--threads N | -j N] [--seed N] [--overwrite] [--allow-nonfinite] [--quiet]
   dppa plan CONFIG [--json] [--no-statistics] [--threads N]
   dppa inspect PATH [--json] [--tensors]
+  dppa search CONFIG --evaluator FILE [--best-config OUT.yml] [--keep-best DIR] [--work-dir DIR] [--threads N]
 
 CONFIG is a mergekit-style YAML file. OUT is the folder to create.
   --out-shard-size S   largest output shard: bytes, or K/M/G/T (powers of 1000), default 5G
   --threads, -j N      compute threads (default: all cores)
   --seed N             seed of DARE/DELLA's random draws (also --random-seed)
   --overwrite          replace OUT, once the new model is complete
-  --allow-nonfinite    merge tensors holding NaN/Inf instead of failing`;
+  --allow-nonfinite    merge tensors holding NaN/Inf instead of failing
+  --evaluator FILE     (search) an ES module or CommonJS file whose default export is an async
+                       function from a merged model folder to a score (higher is better)`;
 
 interface ParsedArgs {
   positional: string[];
   flags: Map<string, string | true>;
 }
 
-const VALUE_FLAGS = new Set(['--out-shard-size', '--threads', '-j', '--seed', '--random-seed']);
+const VALUE_FLAGS = new Set(['--out-shard-size', '--threads', '-j', '--seed', '--random-seed', '--evaluator', '--best-config', '--keep-best', '--work-dir']);
 const BOOLEAN_FLAGS = new Set(['--overwrite', '--allow-nonfinite', '--quiet', '--json', '--no-statistics', '--tensors', '--help', '-h']);
 
 export function parseArgs(argv: string[]): ParsedArgs {
@@ -166,9 +171,44 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(`${lines.join('\n')}\n`);
       return 0;
     }
+    case 'search': {
+      need(args, 1, 'dppa search needs CONFIG');
+      const evaluatorPath = args.flags.get('--evaluator');
+      if (typeof evaluatorPath !== 'string') throw new DppaError('E_ARGUMENT', `dppa search needs --evaluator FILE\n${USAGE}`);
+      const evaluate = await loadEvaluator(evaluatorPath);
+      const config = args.positional[1];
+      const bestConfigPath = (args.flags.get('--best-config') as string | undefined) ?? config.replace(/(\.ya?ml)?$/, '.best.yml');
+      const result = await searchAmplification({
+        config,
+        evaluate,
+        threads,
+        bestConfigPath,
+        keepBest: args.flags.get('--keep-best') as string | undefined,
+        workDir: args.flags.get('--work-dir') as string | undefined,
+        onStep: (step) =>
+          process.stdout.write(`#${step.index} amplify [${step.factors.map((f) => f.toFixed(1)).join(', ')}] score ${step.score.toFixed(6)}${step.best ? '  (best so far)' : ''}  ${step.seconds.toFixed(1)} s\n`),
+      });
+      process.stdout.write(`best amplify [${result.factors.join(', ')}] with score ${result.score} after ${result.evaluations.length} evaluations; config written to ${bestConfigPath}\n`);
+      return 0;
+    }
     default:
       throw new DppaError('E_ARGUMENT', `unknown command "${command}"\n${USAGE}`);
   }
+}
+
+async function loadEvaluator(file: string): Promise<(dir: string) => Promise<number>> {
+  let loaded: Record<string, unknown>;
+  try {
+    loaded = await import(pathToFileURL(path.resolve(file)).href);
+  } catch (e) {
+    throw new DppaError('E_ARGUMENT', `cannot load the evaluator ${file}: ${(e as Error).message}`);
+  }
+  const candidate = loaded.default ?? loaded.evaluate;
+  const fn = typeof candidate === 'function' ? candidate : (candidate as Record<string, unknown> | undefined)?.default;
+  if (typeof fn !== 'function') {
+    throw new DppaError('E_ARGUMENT', `the evaluator ${file} must export a default async function (modelDir) => score`);
+  }
+  return fn as (dir: string) => Promise<number>;
 }
 
 export function runCli(): void {

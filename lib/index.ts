@@ -11,6 +11,8 @@ import type { ProgressListener } from './run/progress';
 import { runMerge, RunSummary } from './run/merge';
 
 export interface MergeOptions {
+  /** Folder relative model paths of an object config are resolved against (default: cwd). */
+  baseDir?: string;
   /** Compute threads (default: available cores). */
   threads?: number;
   signal?: AbortSignal;
@@ -34,7 +36,7 @@ function applyThreads(threads: number | undefined): void {
 /** Merge the models a config names (a mergekit-style object, or the path of a YAML file) into `outDir`. */
 export async function merge(config: string | object, outDir: string, options: MergeOptions = {}): Promise<RunSummary> {
   applyThreads(options.threads);
-  const plan = await planMerge(config, { native: native(), seed: options.seed });
+  const plan = await planMerge(config, { native: native(), seed: options.seed, baseDir: options.baseDir });
   try {
     return await runMerge(plan, outDir, {
       signal: options.signal,
@@ -77,3 +79,5 @@ export { ModelSource } from './io/model';
 export { SafetensorsFile } from './io/safetensors';
 export { ModelWriter } from './io/writer';
 export { streamKey, randomStream } from './rng';
+export { searchAmplification } from './search';
+export type { SearchOptions, SearchResult, SearchStep } from './search';

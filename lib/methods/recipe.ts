@@ -3,7 +3,7 @@
  * executor (lib/run) reads the inputs, resolves parameters for the tensor, and calls
  * `mergeTensor`; the method decides what the native core computes.
  */
-import type { MergeResult, NativeBinding, OutputDType, TensorInput } from '../binding';
+import type { BandRules, MergeResult, NativeBinding, OutputDType, TensorInput } from '../binding';
 import type { TensorRole } from '../plan/layers';
 import type { TensorPlan, TensorPlanContext } from '../plan/tensors';
 import type { DpOffsets } from './dp-densities';
@@ -45,6 +45,8 @@ export interface TensorWork {
   out: Uint8Array;
   outDtype: OutputDType;
   native: NativeBinding;
+  /** Selections already made for these inputs (see sparsify/common.ts selectThresholds). */
+  selectionCache?: Map<string, BandRules>;
 }
 
 /** Which model-wide statistics a method needs before its merge pass. */

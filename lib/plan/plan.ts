@@ -56,6 +56,8 @@ export interface MergePlan {
 
 export interface PlanOptions {
   seed?: number;
+  /** Folder relative model paths of an object config are resolved against (default: cwd). */
+  baseDir?: string;
   native: NativeBinding;
 }
 
@@ -64,8 +66,8 @@ function errorCodeOf(e: unknown): ErrorCode {
 }
 
 /** Parse a config file or object, collecting problems instead of throwing. */
-function readConfig(input: string | object): ParseResult {
-  if (typeof input !== 'string') return parseConfigObject(input, { baseDir: process.cwd() });
+function readConfig(input: string | object, baseDir?: string): ParseResult {
+  if (typeof input !== 'string') return parseConfigObject(input, { baseDir: path.resolve(baseDir ?? process.cwd()) });
   let text: string;
   try {
     text = fs.readFileSync(input, 'utf8');
@@ -76,7 +78,7 @@ function readConfig(input: string | object): ParseResult {
 }
 
 export async function planMerge(input: string | object, options: PlanOptions): Promise<MergePlan> {
-  const { config, problems: configProblems } = readConfig(input);
+  const { config, problems: configProblems } = readConfig(input, options.baseDir);
   const problems: { code: ErrorCode; text: string }[] = configProblems.map((text) => ({ code: 'E_CONFIG', text }));
   const opened: ModelSource[] = [];
   const fail = async (): Promise<never> => {

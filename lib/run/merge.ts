@@ -5,7 +5,7 @@
  * tensors' inputs and two outputs are held, whatever the model size. Output goes to a
  * temporary folder beside the target, renamed into place only when complete.
  */
-import type { InputDType, OutputDType } from '../binding';
+import type { BandRules, InputDType, OutputDType } from '../binding';
 import { describeConfig } from '../config';
 import { DppaError } from '../errors';
 import { DTYPE_SIZE, torchDtypeName } from '../io/dtypes';
@@ -24,6 +24,11 @@ export interface RunOptions {
   shardSize?: number;
   /** Merge tensors holding NaN/Inf instead of failing. */
   allowNonfinite?: boolean;
+  /**
+   * Reuse across runs of one plan (the DPA factor search): DP offsets from the statistics
+   * pass, and magnitude selections, neither of which depends on the amplification factors.
+   */
+  reuse?: { dpOffsets?: (DpOffsets | undefined)[]; selections: Map<string, BandRules> };
 }
 
 export interface RunSummary {
@@ -70,6 +75,7 @@ async function mergeOne(
   inputs: TensorInputs,
   dpOffsets: (DpOffsets | undefined)[],
   allowNonfinite: boolean,
+  selectionCache?: Map<string, BandRules>,
 ): Promise<Uint8Array> {
   if (tensor.copyFrom) return copyOne(plan, tensor, inputs.base);
   const out = new Uint8Array(tensor.outputBytes);
@@ -91,6 +97,7 @@ async function mergeOne(
     out: elements(out, tensor.outDtype, 0, merged),
     outDtype: tensor.outDtype,
     native: plan.native,
+    selectionCache,
   };
   const result = await plan.method.mergeTensor(work);
   if (!allowNonfinite) {
@@ -160,7 +167,8 @@ export async function runMerge(plan: MergePlan, outDir: string, options: RunOpti
   let pendingRead: Promise<TensorInputs> | undefined;
   let pendingWrite: Promise<void> | undefined;
   try {
-    const dpOffsets = await gatherDpOffsets(plan, { signal: options.signal, progress, allowNonfinite });
+    const dpOffsets = options.reuse?.dpOffsets ?? (await gatherDpOffsets(plan, { signal: options.signal, progress, allowNonfinite }));
+    if (options.reuse) options.reuse.dpOffsets = dpOffsets;
 
     progress.start('merge', plan.tensors.length);
     const tensors = plan.tensors;
@@ -171,7 +179,7 @@ export async function runMerge(plan: MergePlan, outDir: string, options: RunOpti
       // Read the next tensor while this one is computed. A failed read surfaces when awaited.
       pendingRead = i + 1 < tensors.length ? readInputs(plan, tensors[i + 1]) : undefined;
       pendingRead?.catch(() => undefined);
-      const out = await mergeOne(plan, tensors[i], inputs, dpOffsets, allowNonfinite);
+      const out = await mergeOne(plan, tensors[i], inputs, dpOffsets, allowNonfinite, options.reuse?.selections);
       await pendingWrite;
       pendingWrite = writer.writeTensor(tensors[i].name, out);
       pendingWrite.catch(() => undefined);

@@ -1,5 +1,5 @@
 /** Helpers the sparsifiers share. */
-import type { DeltaInput } from '../../binding';
+import type { BandRules, DeltaInput, SelectOptions } from '../../binding';
 import type { ModelTensor, TensorWork } from '../recipe';
 
 export function deltaOf(work: TensorWork, model: ModelTensor): DeltaInput {
@@ -29,4 +29,18 @@ export function tieRule(model: ModelTensor): TieRule {
  */
 export function keepCount(density: number, n: number, rule: TieRule): number {
   return rule === 'drop' ? n - Math.floor(n * (1 - density)) : Math.floor(density * n);
+}
+
+/**
+ * Exact magnitude thresholds of a model's δ for this tensor. Thresholds do not depend on
+ * amplification factors, weights or λ, so a run that merges many candidates (the DPA factor
+ * search) passes a cache and selects each tensor once.
+ */
+export async function selectThresholds(work: TensorWork, model: ModelTensor, ks: Float64Array, options: SelectOptions): Promise<BandRules> {
+  const key = `${model.name}\u0000${work.tensor.name}\u0000${ks.join(',')}\u0000${options.rule ?? 'index'}\u0000${options.rows ?? 0}`;
+  const cached = work.selectionCache?.get(key);
+  if (cached) return cached;
+  const rules = await work.native.selectThresholds(deltaOf(work, model), ks, options);
+  work.selectionCache?.set(key, rules);
+  return rules;
 }

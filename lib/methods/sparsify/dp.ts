@@ -13,7 +13,7 @@
 import type { Sparsify } from '../../binding';
 import { dpDensity } from '../dp-densities';
 import type { ModelTensor, TensorWork } from '../recipe';
-import { deltaOf, keepCount, tieRule } from './common';
+import { keepCount, selectThresholds, tieRule } from './common';
 
 export interface Partitions {
   /** Densities 1 − s_k of the nested masks, tight → loose. */
@@ -44,7 +44,7 @@ export async function dynamicPruning(work: TensorWork, model: ModelTensor, parti
   const n = work.tensor.numel;
   const rule = tieRule(model);
   const ks = Float64Array.from(partitions.densities, (p) => keepCount(dpDensity(p, offset), n, rule));
-  const rules = await work.native.selectThresholds(deltaOf(work, model), ks, { rule });
+  const rules = await selectThresholds(work, model, ks, { rule });
   return { kind: 'bands', rules, factor: factors };
 }
 

@@ -5,7 +5,7 @@
  */
 import type { Sparsify } from '../../binding';
 import type { ModelTensor, TensorWork } from '../recipe';
-import { deltaOf, selectionOptions } from './common';
+import { selectionOptions, selectThresholds } from './common';
 
 export async function magnitudeOutliers(work: TensorWork, model: ModelTensor): Promise<Sparsify> {
   const density = model.params.number('density');
@@ -14,6 +14,6 @@ export async function magnitudeOutliers(work: TensorWork, model: ModelTensor): P
   const outliers = Math.floor(rowLength * gamma);
   const kept = Math.min(rowLength - outliers, Math.floor(rowLength * density));
   // Band 0 holds the outliers (factor 0), band 1 the kept middle (factor 1).
-  const rules = await work.native.selectThresholds(deltaOf(work, model), Float64Array.of(outliers, outliers + kept), { rows });
+  const rules = await selectThresholds(work, model, Float64Array.of(outliers, outliers + kept), { rows });
   return { kind: 'bands', rules, factor: Float64Array.of(0, 1) };
 }

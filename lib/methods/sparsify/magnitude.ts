@@ -5,7 +5,7 @@
  */
 import type { Sparsify } from '../../binding';
 import type { ModelTensor, TensorWork } from '../recipe';
-import { deltaOf, keepCount, selectionOptions, tieRule } from './common';
+import { keepCount, selectionOptions, selectThresholds, tieRule } from './common';
 
 export async function magnitude(work: TensorWork, model: ModelTensor): Promise<Sparsify> {
   const density = model.params.number('density');
@@ -13,6 +13,6 @@ export async function magnitude(work: TensorWork, model: ModelTensor): Promise<S
   const { rows, rowLength } = selectionOptions(work, model);
   const rule = tieRule(model);
   const ks = Float64Array.of(keepCount(density, rowLength, rule));
-  const rules = await work.native.selectThresholds(deltaOf(work, model), ks, { rule, rows });
+  const rules = await selectThresholds(work, model, ks, { rule, rows });
   return { kind: 'bands', rules, factor: Float64Array.of(1) };
 }
