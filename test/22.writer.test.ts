@@ -87,7 +87,7 @@ describe('22 writer', function () {
     const limit = 200;
     const writer = await writeAll(target, specs.map((_, i) => i), { maxShardBytes: limit });
     await writer.finish();
-    const plan = planShards(specs, limit);
+    const plan = planShards(specs, limit, { format: 'pt' }); // the writer's default metadata
     assert.strictEqual(plan.length, 3); // [w0, scalar] [big] [i64, empty, f8, mid, last]
     for (const shard of plan) {
       assert.ok(shard.dataBytes <= limit || shard.tensors.length === 1, `${shard.fileName}: ${shard.dataBytes} bytes`);
