@@ -123,5 +123,15 @@ export function planMergedTensors(ctx: TensorPlanContext): TensorPlan {
       outputBytes: mergeable ? info.numel * DTYPE_SIZE[outDtype] : info.byteLength,
     });
   }
-  return { tensors, numLayers: countLayers(names) };
+  const numLayers = countLayers(names);
+  if (config.slices) {
+    // mergekit writes whole-model merges as one slice over every layer (the classic slerp config).
+    const range = config.layerRange;
+    if (!range || range[0] !== 0 || range[1] !== numLayers) {
+      ctx.problem('E_CONFIG',
+        `${config.mergeMethod} with slices: only one slice whose sources all cover every layer [0, ${numLayers}] is supported; ` +
+          'use passthrough to stack layer ranges');
+    }
+  }
+  return { tensors, numLayers };
 }

@@ -96,8 +96,8 @@ export function ties(base: RefModel, fts: RefModel[], densities: number[], c: Re
   return out;
 }
 
-/** DP's module offsets ℓ + m for one model (algorithms.md §2), unclamped. */
-export function dpOffsets(base: RefModel, ft: RefModel, lambda = 0.08, M = 5, L0 = 3): Map<string, number> {
+/** DP's module offsets ℓ + m for one model (algorithms.md §2), unclamped; ℓ only for OWL. */
+export function dpOffsets(base: RefModel, ft: RefModel, lambda = 0.08, M = 5, L0 = 3, moduleOffsets = true): Map<string, number> {
   const modules: { name: string; layer: number; d: Float64Array }[] = [];
   for (const [name, b] of base) {
     if (!isPrunable(name, b.shape)) continue;
@@ -128,7 +128,7 @@ export function dpOffsets(base: RefModel, ft: RefModel, lambda = 0.08, M = 5, L0
   });
   const total = modules.reduce((a, m) => a + m.d.length, 0);
   const meanO = modules.reduce((a, m, j) => a + m.d.length * O[j], 0) / total;
-  const mOff = scaled(O, meanO);
+  const mOff = moduleOffsets ? scaled(O, meanO) : O.map(() => 0);
   const result = new Map<string, number>();
   modules.forEach((m, j) => {
     result.set(m.name, ell[layers.indexOf(m.layer)] + mOff[j]);
