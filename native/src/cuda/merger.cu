@@ -12,6 +12,9 @@
 #include <vector>
 
 #include <cuda_runtime.h>
+#if defined(__linux__)
+#include <dlfcn.h>
+#endif
 
 #include "dppa_cuda.h"
 #include "kernels.cuh"
@@ -768,7 +771,8 @@ class Impl final : public CudaMerger {
 // ---- the process-wide instance behind the C API ------------------------------------------------
 
 std::mutex gMutex;
-std::unique_ptr<CudaMerger> gMerger;
+// Never destroyed: static destructors run after the CUDA runtime may be torn down at exit.
+CudaMerger* gMerger = nullptr;
 std::string gWhy;
 bool gTried = false;
 uint64_t gChunk = 0;
@@ -776,11 +780,11 @@ uint64_t gChunk = 0;
 CudaMerger* shared(std::string* why) {
   if (!gTried) {
     gTried = true;
-    gMerger = CudaMerger::create(0, &gWhy);
+    gMerger = CudaMerger::create(0, &gWhy).release();
     if (gMerger && gChunk) gMerger->setChunkElements(gChunk);
   }
   if (!gMerger && why) *why = gWhy;
-  return gMerger.get();
+  return gMerger;
 }
 
 void writeMsg(char* buf, size_t size, const std::string& s) {
@@ -814,7 +818,17 @@ std::unique_ptr<CudaMerger> CudaMerger::create(int device, std::string* why) {
   int count = 0;
   const cudaError_t e = cudaGetDeviceCount(&count);
   if (e != cudaSuccess) {
-    if (why) *why = cudaGetErrorString(e);
+    std::string reason = cudaGetErrorString(e);
+#if defined(__linux__)
+    // Without any driver the runtime says "driver version is insufficient"; say what is missing.
+    if (e == cudaErrorInsufficientDriver) {
+      if (void* h = dlopen("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL))
+        dlclose(h);
+      else
+        reason = "no NVIDIA driver (libcuda.so.1 not found)";
+    }
+#endif
+    if (why) *why = reason;
     cudaGetLastError();
     return nullptr;
   }

@@ -5,6 +5,7 @@
 // printed for information.
 //
 //   dppa_cuda_selftest                 checks; exit 0 = all match, 1 = mismatch, 0 + "skipped: no GPU"
+//   dppa_cuda_selftest --require-gpu   the same, but no GPU is a failure (exit 2)
 //   dppa_cuda_selftest --bench [--elements N] [--e2e-elements N]
 //                                      checks, then kernel GB/s vs a device-to-device copy, then an
 //                                      end-to-end merge (GPU vs the reference on the CPU, 1 thread)
@@ -563,11 +564,12 @@ int bench(CudaMerger& m, uint64_t n, uint64_t e2eN) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool doBench = false;
+  bool doBench = false, requireGpu = false;
   uint64_t benchN = uint64_t(1) << 28, e2eN = uint64_t(1) << 25;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--bench") doBench = true;
+    else if (a == "--require-gpu") requireGpu = true;
     else if (a == "--elements" && i + 1 < argc) benchN = std::strtoull(argv[++i], nullptr, 10);
     else if (a == "--e2e-elements" && i + 1 < argc) e2eN = std::strtoull(argv[++i], nullptr, 10);
   }
@@ -580,7 +582,7 @@ int main(int argc, char** argv) {
   auto m = CudaMerger::create(0, &why);
   if (!m) {
     std::printf("skipped: no GPU (%s)\n", why.c_str());
-    return 0;
+    return requireGpu ? 2 : 0;
   }
   std::printf("device: %s\n", m->deviceName().c_str());
   std::mt19937_64 rng(20240229);

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# GPU check and benchmark of the CUDA kernels, in one go (fits 10 minutes on an H100):
+#   1. build native/src/cuda standalone (cmake + nvcc) for this machine's GPU;
+#   2. selftest: CUDA vs the plain C++ reference on awkward sizes (0, 1, 7, 4097, 37x129, ...),
+#      with automatic and with tiny chunks: masks, selection, DARE and merges bit-identical,
+#      sums in the documented order bit-identical (the naive-order distance is printed);
+#   3. kernel GB/s and the ratio to a device-to-device cudaMemcpy measured in the same run;
+#   4. an end-to-end DPPA-style merge of a generated tensor set from host memory on the GPU vs
+#      the same on the CPU (the plain reference, one thread), outputs compared byte for byte.
+# The table comes last. Exit status: non-zero on any build failure or mismatch.
+# Env: DPPA_CUDA_ARCH (e.g. 90; default: the GPU's compute capability, else "80;90"),
+#      BENCH_ELEMENTS (kernel tensor size, default 2^26), E2E_ELEMENTS (default 2^25),
+#      BUILD_DIR (default build-cuda-bench), JOBS.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+BUILD_DIR=${BUILD_DIR:-build-cuda-bench}
+JOBS=${JOBS:-$(nproc 2>/dev/null || echo 4)}
+if ! command -v nvcc >/dev/null 2>&1; then
+  for d in /usr/local/cuda/bin /usr/local/cuda-*/bin; do
+    if [ -x "$d/nvcc" ]; then export PATH="$d:$PATH"; break; fi
+  done
+fi
+ARCH=${DPPA_CUDA_ARCH:-}
+if [ -z "$ARCH" ] && command -v nvidia-smi >/dev/null 2>&1; then
+  ARCH=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -1 | tr -d ' .' || true)
+fi
+ARCH=${ARCH:-80;90}
+echo "== build (CUDA arch $ARCH, $JOBS jobs) =="
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null || true
+t0=$(date +%s)
+GEN=()
+command -v ninja >/dev/null 2>&1 && GEN=(-G Ninja)
+cmake -S native/src/cuda -B "$BUILD_DIR" "${GEN[@]}" -DCMAKE_BUILD_TYPE=Release "-DCMAKE_CUDA_ARCHITECTURES=$ARCH" >/dev/null
+cmake --build "$BUILD_DIR" -j "$JOBS"
+echo "build: $(( $(date +%s) - t0 )) s"
+echo "== selftest + benchmark =="
+"$BUILD_DIR/dppa_cuda_selftest" --require-gpu --bench --elements "${BENCH_ELEMENTS:-67108864}" --e2e-elements "${E2E_ELEMENTS:-33554432}"
