@@ -249,11 +249,15 @@ function fillFineTune(seed: number, ftIndex: number, tensor: SynthTensor, slab: 
   for (let i = 0; i < n; i++) out[i] = base[i] + scale * rng.nextNormal();
   if (recipe.outlierRate > 0) {
     // Heavy tail: a Pareto-like magnitude, 5× to ~100× the typical delta, random sign.
-    const count = Math.floor(recipe.outlierRate * n + rng.nextFloat());
+    // Positions are drawn over a whole slab from their own stream, whatever this slab's
+    // length, so that element i is the same in a tensor of any size.
+    const outliers = new Xoshiro128(seed, 'outlier-positions', ftIndex, tensor.name, slab);
+    const count = Math.floor(recipe.outlierRate * SLAB_ELEMENTS + outliers.nextFloat());
     for (let j = 0; j < count; j++) {
-      const at = rng.nextInt(n);
-      const magnitude = scale * Math.min(5 / Math.pow(1 - rng.nextFloat(), 1 / 1.5), 100);
-      out[at] = base[at] + (rng.nextFloat() < 0.5 ? -magnitude : magnitude);
+      const at = outliers.nextInt(SLAB_ELEMENTS);
+      const magnitude = scale * Math.min(5 / Math.pow(1 - outliers.nextFloat(), 1 / 1.5), 100);
+      const sign = outliers.nextFloat() < 0.5 ? -1 : 1;
+      if (at < n) out[at] = base[at] + sign * magnitude;
     }
   }
 }
