@@ -10,7 +10,7 @@ import { inspect, merge, plan, searchAmplification } from './index';
 import type { ProgressEvent } from './run/progress';
 
 const USAGE = `usage:
-  dppa merge CONFIG OUT [--out-shard-size S] [--threads N | -j N] [--seed N] [--overwrite] [--allow-nonfinite] [--quiet]
+  dppa merge CONFIG OUT [--out-shard-size S] [--threads N | -j N] [--seed N] [--overwrite] [--allow-nonfinite] [--max-memory M] [--quiet]
   dppa plan CONFIG [--json] [--no-statistics] [--threads N]
   dppa inspect PATH [--json] [--tensors]
   dppa search CONFIG --evaluator FILE [--best-config OUT.yml] [--keep-best DIR] [--work-dir DIR] [--threads N]
@@ -21,6 +21,7 @@ CONFIG is a mergekit-style YAML file. OUT is the folder to create.
   --seed N             seed of DARE/DELLA's random draws (also --random-seed)
   --overwrite          replace OUT, once the new model is complete
   --allow-nonfinite    merge tensors holding NaN/Inf instead of failing
+  --max-memory M       memory budget (e.g. 4G); default 60% of available memory
   --evaluator FILE     (search) an ES module or CommonJS file whose default export is an async
                        function from a merged model folder to a score (higher is better)`;
 
@@ -29,7 +30,7 @@ interface ParsedArgs {
   flags: Map<string, string | true>;
 }
 
-const VALUE_FLAGS = new Set(['--out-shard-size', '--threads', '-j', '--seed', '--random-seed', '--evaluator', '--best-config', '--keep-best', '--work-dir']);
+const VALUE_FLAGS = new Set(['--out-shard-size', '--threads', '-j', '--seed', '--random-seed', '--evaluator', '--best-config', '--keep-best', '--work-dir', '--max-memory']);
 const BOOLEAN_FLAGS = new Set(['--overwrite', '--allow-nonfinite', '--quiet', '--json', '--no-statistics', '--tensors', '--help', '-h']);
 
 export function parseArgs(argv: string[]): ParsedArgs {
@@ -111,6 +112,7 @@ export async function main(argv: string[]): Promise<number> {
           overwrite: args.flags.has('--overwrite'),
           allowNonfinite: args.flags.has('--allow-nonfinite'),
           shardSize: args.flags.get('--out-shard-size') as string | undefined,
+          maxMemory: args.flags.get('--max-memory') as string | undefined,
           signal: controller.signal,
           onProgress: quiet ? undefined : progressBar(process.stderr),
         });

@@ -25,6 +25,8 @@ export interface MergeOptions {
   seed?: number;
   /** Merge even when an input holds NaN/Inf (by default that is an error). */
   allowNonfinite?: boolean;
+  /** Memory budget: bytes or '8G' (default: 60% of available memory). Peak RSS stays under it. */
+  maxMemory?: number | string;
 }
 
 function applyThreads(threads: number | undefined): void {
@@ -44,6 +46,7 @@ export async function merge(config: string | object, outDir: string, options: Me
       overwrite: options.overwrite,
       shardSize: options.shardSize === undefined ? undefined : parseByteSize(options.shardSize),
       allowNonfinite: options.allowNonfinite,
+      maxMemory: options.maxMemory === undefined ? undefined : parseByteSize(options.maxMemory),
     });
   } finally {
     await plan.close();

@@ -7,6 +7,7 @@ import { isFloatDType } from '../io/dtypes';
 import { ModelSource } from '../io/model';
 import { dpDensity } from '../methods/dp-densities';
 import { partitionsOf } from '../methods/dppa';
+import { defaultMemoryBudget } from '../run/memory';
 import { ProgressListener, ProgressReporter } from '../run/progress';
 import { gatherDpOffsets } from '../run/statistics';
 import { countLayers, tensorRole } from './layers';
@@ -54,6 +55,7 @@ export async function planReport(
         progress: new ProgressReporter(options.onProgress),
         signal: options.signal,
         allowNonfinite: true,
+        budget: defaultMemoryBudget(),
       });
       report.densities = {};
       plan.models.forEach((model, m) => {

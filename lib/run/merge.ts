@@ -13,6 +13,7 @@ import { ModelWriter, TOKENIZER_FILES } from '../io/writer';
 import type { DpOffsets } from '../methods/dp-densities';
 import type { TensorWork } from '../methods/recipe';
 import { MergePlan, PlannedTensor, tokenizerFolder } from '../plan/plan';
+import { BufferSlot, defaultMemoryBudget, planBuffers } from './memory';
 import { checkAborted, ProgressListener, ProgressReporter } from './progress';
 import { gatherDpOffsets, nonFiniteError } from './statistics';
 
@@ -24,6 +25,8 @@ export interface RunOptions {
   shardSize?: number;
   /** Merge tensors holding NaN/Inf instead of failing. */
   allowNonfinite?: boolean;
+  /** Memory budget in bytes (default: 60% of available memory). */
+  maxMemory?: number;
   /**
    * Reuse across runs of one plan (the DPA factor search): DP offsets from the statistics
    * pass, and magnitude selections, neither of which depends on the amplification factors.
@@ -45,13 +48,27 @@ interface TensorInputs {
   models: Uint8Array[];
 }
 
-async function readInputs(plan: MergePlan, tensor: PlannedTensor): Promise<TensorInputs> {
+/** Byte length of input i (0 = the base, or the tensor a copy reads) of a tensor. */
+function inputByteLength(plan: MergePlan, tensor: PlannedTensor, input: number): number {
+  if (tensor.copyFrom) {
+    if (input > 0) return 0;
+    const { model, name } = tensor.copyFrom;
+    return (model === 'base' ? plan.base : plan.models[model].source).tensors.get(name)!.byteLength;
+  }
+  const source = input === 0 ? plan.base : plan.models[input - 1].source;
+  return source.tensors.get(tensor.name)!.byteLength;
+}
+
+async function readInputs(plan: MergePlan, tensor: PlannedTensor, slot: BufferSlot): Promise<TensorInputs> {
   if (tensor.copyFrom) {
     const { model, name } = tensor.copyFrom;
     const source = model === 'base' ? plan.base : plan.models[model].source;
-    return { base: await source.read(name), models: [] };
+    return { base: await source.read(name, slot.input(0)), models: [] };
   }
-  const [base, ...models] = await Promise.all([plan.base.read(tensor.name), ...plan.models.map((m) => m.source.read(tensor.name))]);
+  const [base, ...models] = await Promise.all([
+    plan.base.read(tensor.name, slot.input(0)),
+    ...plan.models.map((m, i) => m.source.read(tensor.name, slot.input(i + 1))),
+  ]);
   return { base, models };
 }
 
@@ -61,10 +78,9 @@ function elements(data: Uint8Array, dtype: InputDType | OutputDType, start: numb
   return data.subarray(start * size, end * size);
 }
 
-async function copyOne(plan: MergePlan, tensor: PlannedTensor, bytes: Uint8Array): Promise<Uint8Array> {
+async function copyOne(plan: MergePlan, tensor: PlannedTensor, bytes: Uint8Array, out: Uint8Array): Promise<Uint8Array> {
   const { dtype, scale = 1 } = tensor.copyFrom!;
   if (scale === 1 && dtype === tensor.outDtype) return bytes;
-  const out = new Uint8Array(tensor.outputBytes);
   await plan.native.linearCombine([{ data: bytes, dtype }], Float64Array.of(scale), out, tensor.outDtype);
   return out;
 }
@@ -73,12 +89,12 @@ async function mergeOne(
   plan: MergePlan,
   tensor: PlannedTensor,
   inputs: TensorInputs,
+  out: Uint8Array,
   dpOffsets: (DpOffsets | undefined)[],
   allowNonfinite: boolean,
   selectionCache?: Map<string, BandRules>,
 ): Promise<Uint8Array> {
-  if (tensor.copyFrom) return copyOne(plan, tensor, inputs.base);
-  const out = new Uint8Array(tensor.outputBytes);
+  if (tensor.copyFrom) return copyOne(plan, tensor, inputs.base, out);
   // Vocab tensors whose sizes differ are merged over the common rows only (plan/tensors.ts).
   const rowElements = tensor.shape.length > 0 && tensor.shape[0] > 0 ? tensor.numel / tensor.shape[0] : tensor.numel;
   const merged = tensor.shape.length > 0 ? tensor.mergedRows * rowElements : tensor.numel;
@@ -158,6 +174,8 @@ export async function runMerge(plan: MergePlan, outDir: string, options: RunOpti
   const progress = new ProgressReporter(options.onProgress);
   const allowNonfinite = options.allowNonfinite ?? false;
   checkAborted(options.signal);
+  const budget = options.maxMemory ?? defaultMemoryBudget();
+  const buffers = planBuffers(plan.tensors, plan.models.length, (t, i) => inputByteLength(plan, t, i), budget);
 
   const writer = await ModelWriter.create(outDir, {
     tensors: plan.tensors.map((t) => ({ name: t.name, dtype: t.outDtype as OutputDType, shape: t.shape })),
@@ -167,22 +185,31 @@ export async function runMerge(plan: MergePlan, outDir: string, options: RunOpti
   let pendingRead: Promise<TensorInputs> | undefined;
   let pendingWrite: Promise<void> | undefined;
   try {
-    const dpOffsets = options.reuse?.dpOffsets ?? (await gatherDpOffsets(plan, { signal: options.signal, progress, allowNonfinite }));
+    const dpOffsets = options.reuse?.dpOffsets ?? (await gatherDpOffsets(plan, { signal: options.signal, progress, allowNonfinite, budget }));
     if (options.reuse) options.reuse.dpOffsets = dpOffsets;
 
     progress.start('merge', plan.tensors.length);
     const tensors = plan.tensors;
-    pendingRead = tensors.length > 0 ? readInputs(plan, tensors[0]) : undefined;
+    const slots = Array.from({ length: buffers.slots }, () => new BufferSlot(buffers));
+    const slotOf = (i: number) => slots[i % slots.length];
+    pendingRead = tensors.length > 0 ? readInputs(plan, tensors[0], slotOf(0)) : undefined;
     for (let i = 0; i < tensors.length; i++) {
       checkAborted(options.signal);
       const inputs = await pendingRead!;
-      // Read the next tensor while this one is computed. A failed read surfaces when awaited.
-      pendingRead = i + 1 < tensors.length ? readInputs(plan, tensors[i + 1]) : undefined;
-      pendingRead?.catch(() => undefined);
-      const out = await mergeOne(plan, tensors[i], inputs, dpOffsets, allowNonfinite, options.reuse?.selections);
+      // The previous write may still reference the other slot's buffers: let it land first.
       await pendingWrite;
+      if (slots.length === 2 && i + 1 < tensors.length) {
+        // Read the next tensor while this one is computed; a failed read surfaces when awaited.
+        pendingRead = readInputs(plan, tensors[i + 1], slotOf(i + 1));
+        pendingRead.catch(() => undefined);
+      }
+      const out = await mergeOne(plan, tensors[i], inputs, slotOf(i).out(tensors[i].outputBytes), dpOffsets, allowNonfinite, options.reuse?.selections);
       pendingWrite = writer.writeTensor(tensors[i].name, out);
       pendingWrite.catch(() => undefined);
+      if (slots.length === 1) {
+        await pendingWrite;
+        if (i + 1 < tensors.length) pendingRead = readInputs(plan, tensors[i + 1], slotOf(i + 1));
+      }
       progress.step(tensors[i].name, tensors[i].numel);
     }
     await pendingWrite;

@@ -1,7 +1,7 @@
 /**
  * The statistics pass: DP's layer offsets need every layer's |δ| statistics before any
  * tensor is pruned. Layer by layer, it reads the layer's prunable tensors of the base and
- * of one fine-tune at a time (memory: one layer, never the model), and measures
+ * of one fine-tune at a time (memory: at most one layer, never the model), and measures
  *   mean |δ_j| of each module, then #{|δ_j| > M·mean_j}   (two native passes, in memory)
  *   #{|δ_j| > L₀·mean of the layer}                        (one more, once the layer is known)
  * No tensor data is kept; only these counts.
@@ -11,12 +11,15 @@ import { DppaError } from '../errors';
 import { computeDpOffsets, DpOffsets, ModuleStatistics } from '../methods/dp-densities';
 import type { StatisticsNeed } from '../methods/recipe';
 import type { MergePlan, PlannedTensor } from '../plan/plan';
+import { RUNTIME_OVERHEAD_BYTES } from './memory';
 import { checkAborted, ProgressReporter } from './progress';
 
 export interface StatisticsOptions {
   signal?: AbortSignal;
   progress: ProgressReporter;
   allowNonfinite: boolean;
+  /** Memory budget in bytes (see memory.ts). */
+  budget: number;
 }
 
 export async function gatherDpOffsets(plan: MergePlan, options: StatisticsOptions): Promise<(DpOffsets | undefined)[]> {
@@ -34,38 +37,45 @@ export async function gatherDpOffsets(plan: MergePlan, options: StatisticsOption
   const totalSteps = [...byLayer.values()].reduce((s, l) => s + l.length, 0) * needs.filter((n) => n !== null).length;
   options.progress.start('statistics', totalSteps);
 
+  const usable = options.budget - RUNTIME_OVERHEAD_BYTES;
   for (const [layer, tensors] of [...byLayer.entries()].sort((a, b) => a[0] - b[0])) {
-    const baseBytes = [];
-    for (const t of tensors) baseBytes.push(await plan.base.read(t.name));
+    // Hold the layer's tensors (base + one fine-tune) between the passes when the budget
+    // allows; otherwise read each tensor again for the layer-level pass (page cache helps).
+    const layerBytes = tensors.reduce((s, t) => s + plan.base.tensors.get(t.name)!.byteLength * 2, 0);
+    const hold = layerBytes <= usable;
+    const largest = Math.max(...tensors.map((t) => plan.base.tensors.get(t.name)!.byteLength));
+    const scratch = hold ? undefined : [Buffer.allocUnsafeSlow(largest * 2), Buffer.allocUnsafeSlow(largest * 2)];
+    const baseHeld = hold ? await Promise.all(tensors.map((t) => plan.base.read(t.name))) : [];
+
     for (let m = 0; m < plan.models.length; m++) {
       const model = plan.models[m];
       if (model.statistics === null) continue;
       const spec = plan.statisticsSpec(m);
-      const deltas: DeltaInput[] = [];
+      const ftHeld: Uint8Array[] = [];
+      const deltaOf = async (j: number): Promise<DeltaInput> => {
+        const t = tensors[j];
+        const base = hold ? baseHeld[j] : await plan.base.read(t.name, scratch![0]);
+        const ft = hold ? (ftHeld[j] ??= await model.source.read(t.name)) : await model.source.read(t.name, scratch![1]);
+        return { base: { data: base, dtype: t.inputDtypes.base }, ft: { data: ft, dtype: t.inputDtypes.models[m] } };
+      };
       const sums: number[] = [];
       const moduleCounts: number[] = [];
       for (let j = 0; j < tensors.length; j++) {
         checkAborted(options.signal);
         const t = tensors[j];
-        const ft = await model.source.read(t.name);
-        const delta: DeltaInput = {
-          base: { data: baseBytes[j], dtype: t.inputDtypes.base },
-          ft: { data: ft, dtype: t.inputDtypes.models[m] },
-        };
+        const delta = await deltaOf(j);
         const first = await plan.native.absStats(delta, new Float64Array(0));
-        if (first.nonFinite > 0 && !options.allowNonfinite) {
-          throw nonFiniteError(model.name, t.name, first.nonFinite);
-        }
+        if (first.nonFinite > 0 && !options.allowNonfinite) throw nonFiniteError(model.name, t.name, first.nonFinite);
         const mean = t.numel === 0 ? 0 : first.sumAbs / t.numel;
         const second = await plan.native.absStats(delta, Float64Array.of(spec.moduleOutlier * mean));
-        deltas.push(delta);
         sums.push(first.sumAbs);
         moduleCounts.push(second.countsAbove[0]);
       }
       const layerNumel = tensors.reduce((s, t) => s + t.numel, 0);
       const layerMean = layerNumel === 0 ? 0 : sums.reduce((s, v) => s + v, 0) / layerNumel;
       for (let j = 0; j < tensors.length; j++) {
-        const third = await plan.native.absStats(deltas[j], Float64Array.of(spec.layerOutlier * layerMean));
+        checkAborted(options.signal);
+        const third = await plan.native.absStats(await deltaOf(j), Float64Array.of(spec.layerOutlier * layerMean));
         perModel[m].push({
           name: tensors[j].name,
           layer,
@@ -73,7 +83,7 @@ export async function gatherDpOffsets(plan: MergePlan, options: StatisticsOption
           moduleOutliers: moduleCounts[j],
           layerOutliers: third.countsAbove[0],
         });
-        options.progress.step(tensors[j].name, tensors[j].numel * 2);
+        options.progress.step(tensors[j].name, tensors[j].numel);
       }
     }
   }
