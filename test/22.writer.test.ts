@@ -224,6 +224,14 @@ describe('22 writer', function () {
     await rejectsWith(writer.finish(), 'E_ARGUMENT', 'aborted');
   });
 
+  it('abortSync removes the temporary folder without awaiting', async () => {
+    const { parent, target } = fresh();
+    const writer = await writeAll(target, [0, 2]);
+    writer.abortSync();
+    assert.deepStrictEqual(leftovers(parent), []);
+    await writer.abort(); // harmless afterwards
+  });
+
   it('a finish with a missing tensor fails and leaves nothing at the target', async () => {
     const { parent, target } = fresh();
     const writer = await writeAll(target, [0, 1, 2, 3, 4, 5, 6]);

@@ -5,6 +5,7 @@
  * made up front (lib/io/shard-plan.ts), so tensors can be written in any order, each with
  * positional writes at its known offset.
  */
+import * as fs from 'fs';
 import { promises as fsp } from 'fs';
 import * as path from 'path';
 import { DppaError, isDppaError } from '../errors';
@@ -174,7 +175,7 @@ export class ModelWriter {
       }
       // Zero-length tensors need no write: count them as done now.
       for (const p of writer.progress.values()) {
-        if (p.planned.byteLength === 0) writer.markComplete(p);
+        if (p.planned.byteLength === 0) await writer.markComplete(p);
       }
     } catch (e) {
       await writer.abort();
@@ -394,6 +395,23 @@ export class ModelWriter {
     }
     await syncDirectory(parent);
     await fsp.rm(aside, { recursive: true, force: true }).catch(() => undefined);
+  }
+
+  /**
+   * The synchronous last resort for a process 'exit' handler, where no await can run:
+   * removes the temporary folder (open handles die with the process). Prefer abort().
+   */
+  abortSync(): void {
+    if (this.state === 'finished' || this.state === 'aborted') return;
+    this.state = 'aborted';
+    // Closing is asynchronous; if the process is exiting it closes them anyway.
+    for (const handle of this.handles.values()) handle.then((h) => h.close()).catch(() => undefined);
+    this.handles.clear();
+    try {
+      fs.rmSync(this.tempDir, { recursive: true, force: true });
+    } catch {
+      // best effort: removeStaleTemps() cleans up after the next run
+    }
   }
 
   /** Drop everything written so far. Safe to call more than once, and after a failure. */
