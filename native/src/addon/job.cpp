@@ -12,6 +12,7 @@ namespace addon {
 namespace {
 
 struct QueuedJob {
+  QueuedJob(std::unique_ptr<Job> j, Napi::Promise::Deferred d) : job(std::move(j)), deferred(d) {}
   std::unique_ptr<Job> job;
   Napi::Promise::Deferred deferred;
   napi_threadsafe_function settle = nullptr;
@@ -104,7 +105,7 @@ JobThread& jobThread() {
 }  // namespace
 
 Napi::Promise queueJob(Napi::Env env, std::unique_ptr<Job> job) {
-  auto queued = std::make_unique<QueuedJob>(QueuedJob{std::move(job), Napi::Promise::Deferred::New(env)});
+  auto queued = std::make_unique<QueuedJob>(std::move(job), Napi::Promise::Deferred::New(env));
   Napi::Promise promise = queued->deferred.Promise();
   // One thread-safe function per job: while it exists, the pending Promise keeps Node alive.
   napi_status status = napi_create_threadsafe_function(env, nullptr, nullptr, Napi::String::New(env, "dppa-job"), 0, 1,
