@@ -56,7 +56,7 @@ export async function merge(config: string | object, outDir: string, options: Me
 /** What a merge will do: per-module DP densities (runs the statistics pass), bytes, memory. */
 export async function plan(
   config: string | object,
-  options: { threads?: number; seed?: number; statistics?: boolean; onProgress?: ProgressListener; signal?: AbortSignal } = {},
+  options: { threads?: number; seed?: number; statistics?: boolean; onProgress?: ProgressListener; signal?: AbortSignal; baseDir?: string } = {},
 ): Promise<PlanReport> {
   applyThreads(options.threads);
   return planReport(config, { ...options, native: native() });

@@ -33,7 +33,7 @@ export interface PlanReport {
 
 export async function planReport(
   config: string | object,
-  options: { native: NativeBinding; seed?: number; statistics?: boolean; onProgress?: ProgressListener; signal?: AbortSignal },
+  options: { native: NativeBinding; seed?: number; statistics?: boolean; onProgress?: ProgressListener; signal?: AbortSignal; baseDir?: string },
 ): Promise<PlanReport> {
   const plan = await planMerge(config, options);
   try {
