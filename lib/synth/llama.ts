@@ -80,9 +80,9 @@ export const SLAB_ELEMENTS = 1 << 20;
 
 const DTYPE_SIZE: Record<SynthDType, number> = { BF16: 2, F16: 2, F32: 4 };
 
-type ModuleKind = 'embed' | 'attn' | 'mlp' | 'norm' | 'head';
+export type ModuleKind = 'embed' | 'attn' | 'mlp' | 'norm' | 'head';
 
-interface SynthTensor extends TensorSpec {
+export interface SynthTensor extends TensorSpec {
   kind: ModuleKind;
   /** Layer index, -1 outside the layers. */
   layer: number;
