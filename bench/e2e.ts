@@ -1,0 +1,226 @@
+/**
+ * End to end: a generated Llama-shaped family (base + 3 fine-tunes, bf16) merged through the
+ * CLI (`node bin/dppa.js merge CONFIG OUT -j T`), against the read bound: plain sequential
+ * positional reads of the same files into one reused buffer, from the page cache, in the
+ * same run. Peak RSS is the merge process's high-water mark.
+ */
+import { spawn } from 'child_process';
+import * as fs from 'fs';
+import { promises as fsp } from 'fs';
+import * as path from 'path';
+import { writeLlamaFamily, LlamaShape, llamaTensors } from '../lib/synth/llama';
+import { timeOnce } from './measure';
+
+export const REPO_ROOT = path.resolve(__dirname, '..', '..');
+export const CACHE_DIR = path.join(REPO_ROOT, 'bench', 'cache');
+
+export const FULL_SHAPE: LlamaShape = { layers: 16, hidden: 2048, intermediate: 5632, vocab: 32000, heads: 16 };
+export const QUICK_SHAPE: LlamaShape = { layers: 8, hidden: 768, intermediate: 2048, vocab: 32000, heads: 12 };
+const FINE_TUNES = 3;
+const SEED = 1;
+
+export function paramsOf(shape: LlamaShape): number {
+  return llamaTensors(shape, 'BF16').reduce((s, t) => s + t.shape.reduce((a, b) => a * b, 1), 0);
+}
+
+/** Input bytes (base + fine-tunes) plus one output model, plus 10% slack. */
+export function diskNeeded(shape: LlamaShape): number {
+  return Math.ceil(paramsOf(shape) * 2 * (FINE_TUNES + 2) * 1.1);
+}
+
+export function familyKey(shape: LlamaShape): string {
+  return `llama-L${shape.layers}-h${shape.hidden}-i${shape.intermediate}-v${shape.vocab}-a${shape.heads}-k${FINE_TUNES}-bf16-s${SEED}`;
+}
+
+async function freeBytes(dir: string): Promise<number> {
+  await fsp.mkdir(dir, { recursive: true });
+  const s = await fsp.statfs(dir);
+  return s.bavail * s.bsize;
+}
+
+export interface Family {
+  dir: string;
+  shape: LlamaShape;
+  params: number;
+  files: string[];
+  bytes: number;
+  generated_seconds: number | null;
+  /** Why the shape is smaller than asked, if it is. */
+  shrunk?: string;
+}
+
+/** The cached family of this shape (generated when missing), shrunk by layers to fit the disk. */
+export async function ensureFamily(wanted: LlamaShape, log: (line: string) => void): Promise<Family> {
+  let shape = { ...wanted };
+  let shrunk: string | undefined;
+  const cachedOk = (s: LlamaShape) => fs.existsSync(path.join(CACHE_DIR, familyKey(s), 'COMPLETE'));
+  const free = await freeBytes(CACHE_DIR);
+  while (!cachedOk(shape) && diskNeeded(shape) > free && shape.layers > 1) {
+    shape = { ...shape, layers: shape.layers - 1 };
+    shrunk = `only ${(free / 1e9).toFixed(1)} GB free under ${CACHE_DIR}: ${wanted.layers} layers need ${(diskNeeded(wanted) / 1e9).toFixed(1)} GB; using ${shape.layers}`;
+  }
+  if (shrunk) log(`  ${shrunk}`);
+  const dir = path.join(CACHE_DIR, familyKey(shape));
+  let generated: number | null = null;
+  if (!cachedOk(shape)) {
+    log(`  generating ${familyKey(shape)} (${(paramsOf(shape) / 1e6).toFixed(0)}M params x ${FINE_TUNES + 1} models) ...`);
+    await fsp.rm(dir, { recursive: true, force: true });
+    generated = await timeOnce(() =>
+      writeLlamaFamily(dir, { ...shape, fineTunes: FINE_TUNES, dtype: 'BF16', seed: SEED, shardBytes: 1e9, overwrite: true }),
+    );
+    await fsp.writeFile(path.join(dir, 'COMPLETE'), `${new Date().toISOString()}\n`);
+    log(`  generated in ${generated.toFixed(1)} s`);
+  }
+  const files: string[] = [];
+  for (const model of ['base', ...Array.from({ length: FINE_TUNES }, (_, i) => `ft${i}`)]) {
+    const m = path.join(dir, model);
+    for (const f of (await fsp.readdir(m)).sort()) if (f.endsWith('.safetensors')) files.push(path.join(m, f));
+  }
+  let bytes = 0;
+  for (const f of files) bytes += (await fsp.stat(f)).size;
+  return { dir, shape, params: paramsOf(shape), files, bytes, generated_seconds: generated, shrunk };
+}
+
+/** Seconds to read every file once, sequentially, 64 MiB positional reads into one buffer. */
+export function readAll(files: string[], buffer: Buffer): number {
+  const start = process.hrtime.bigint();
+  for (const f of files) {
+    const fd = fs.openSync(f, 'r');
+    try {
+      let position = 0;
+      for (;;) {
+        const got = fs.readSync(fd, buffer, 0, buffer.length, position);
+        if (got === 0) break;
+        position += got;
+      }
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+  return Number(process.hrtime.bigint() - start) / 1e9;
+}
+
+export interface MergeRun {
+  seconds: number;
+  peak_rss_mb: number;
+  rss_source: string;
+}
+
+function vmHwmKb(pid: number): number {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** One CLI merge; peak RSS from GNU time's %M when present, else by polling VmHWM. */
+export async function cliMerge(config: string, out: string, threads: number): Promise<MergeRun> {
+  await fsp.rm(out, { recursive: true, force: true });
+  const cli = path.join(REPO_ROOT, 'bin', 'dppa.js');
+  const args = [cli, 'merge', config, out, '-j', String(threads), '--overwrite', '--quiet'];
+  const useTime = fs.existsSync('/usr/bin/time');
+  const marker = 'DPPA_BENCH_MAXRSS_KB';
+  const start = process.hrtime.bigint();
+  const child = useTime
+    ? spawn('/usr/bin/time', ['-f', `${marker} %M`, process.execPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  let stdout = '';
+  child.stdout!.on('data', (d) => (stdout += d));
+  child.stderr!.on('data', (d) => (stderr += d));
+  let polled = 0;
+  const poll = useTime ? undefined : setInterval(() => (polled = Math.max(polled, vmHwmKb(child.pid!))), 20);
+  const code: number = await new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (c) => resolve(c ?? -1));
+  });
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  if (poll) clearInterval(poll);
+  if (code !== 0) throw new Error(`merge ${path.basename(config)} failed (exit ${code}): ${stderr.trim().slice(-2000)} ${stdout.trim().slice(-500)}`);
+  const m = new RegExp(`${marker} (\\d+)`).exec(stderr);
+  const kb = m ? Number(m[1]) : polled;
+  return { seconds, peak_rss_mb: kb / 1024, rss_source: m ? '/usr/bin/time %M' : '/proc/<pid>/status VmHWM (polled)' };
+}
+
+export function writeConfigs(fam: Family): { ties: string; dppa: string } {
+  const models = (params: string) =>
+    Array.from({ length: FINE_TUNES }, (_, i) => `  - model: ${JSON.stringify(path.join(fam.dir, `ft${i}`))}\n    parameters: ${params}\n`).join('');
+  const head = (method: string) => `merge_method: ${method}\nbase_model: ${JSON.stringify(path.join(fam.dir, 'base'))}\nmodels:\n`;
+  const ties =
+    head('ties') + models('{ weight: 1.0, density: 0.2 }') + 'parameters:\n  normalize: true\n  lambda: 1.0\ndtype: float32\nout_dtype: bfloat16\n';
+  const dppa =
+    head('dppa') +
+    models('{ weight: 1.0 }') +
+    'parameters:\n  partitions: [0.1, 0.2]\n  amplify: [1.8, 1.0]\n  dp_lambda: 0.08\n  consensus: none\n  normalize: false\n  lambda: 1.0\ndtype: float32\nout_dtype: bfloat16\n';
+  const paths = { ties: path.join(fam.dir, 'bench-ties.yml'), dppa: path.join(fam.dir, 'bench-dppa.yml') };
+  fs.writeFileSync(paths.ties, ties);
+  fs.writeFileSync(paths.dppa, dppa);
+  return paths;
+}
+
+export interface E2eFigure {
+  input_gb: number;
+  params: number;
+  seconds: number;
+  read_bound_seconds: number;
+  ratio_to_read_bound: number;
+  peak_rss_mb: number;
+  rss_source: string;
+}
+
+export interface E2eReport {
+  shape: LlamaShape;
+  family: string;
+  params: number;
+  input_gb: number;
+  threads: number;
+  shrunk?: string;
+  generated_seconds: number | null;
+  read_seconds: number[];
+  read_gbps: number;
+  ties: E2eFigure;
+  dppa: E2eFigure;
+}
+
+export async function measureE2e(shape: LlamaShape, threads: number, log: (line: string) => void): Promise<E2eReport> {
+  const fam = await ensureFamily(shape, log);
+  const configs = writeConfigs(fam);
+  const buffer = Buffer.allocUnsafe(64 << 20);
+  readAll(fam.files, buffer); // into the page cache
+  const reads = [readAll(fam.files, buffer)];
+  log(`  read bound: ${(fam.bytes / 1e9).toFixed(2)} GB in ${reads[0].toFixed(2)} s (${(fam.bytes / reads[0] / 1e9).toFixed(1)} GB/s)`);
+  const runs: Record<'ties' | 'dppa', MergeRun> = {} as never;
+  for (const method of ['ties', 'dppa'] as const) {
+    readAll(fam.files, buffer); // the output of the previous merge may have pushed inputs out of the cache
+    const out = path.join(CACHE_DIR, `out-${method}`);
+    runs[method] = await cliMerge(configs[method], out, threads);
+    await fsp.rm(out, { recursive: true, force: true });
+    log(`  ${method}: ${runs[method].seconds.toFixed(2)} s, peak RSS ${runs[method].peak_rss_mb.toFixed(0)} MB`);
+  }
+  reads.push(readAll(fam.files, buffer));
+  const readBound = Math.min(...reads);
+  const figure = (r: MergeRun): E2eFigure => ({
+    input_gb: fam.bytes / 1e9,
+    params: fam.params,
+    seconds: r.seconds,
+    read_bound_seconds: readBound,
+    ratio_to_read_bound: readBound / r.seconds,
+    peak_rss_mb: r.peak_rss_mb,
+    rss_source: r.rss_source,
+  });
+  return {
+    shape: fam.shape,
+    family: path.basename(fam.dir),
+    params: fam.params,
+    input_gb: fam.bytes / 1e9,
+    threads,
+    shrunk: fam.shrunk,
+    generated_seconds: fam.generated_seconds,
+    read_seconds: reads,
+    read_gbps: fam.bytes / readBound / 1e9,
+    ties: figure(runs.ties),
+    dppa: figure(runs.dppa),
+  };
+}
