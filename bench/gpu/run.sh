@@ -5,6 +5,8 @@
 #      with automatic and with tiny chunks: masks, selection, DARE and merges bit-identical,
 #      sums in the documented order bit-identical (the naive-order distance is printed);
 #   3. kernel GB/s and the ratio to a device-to-device cudaMemcpy measured in the same run;
+#   3b. dppa_cuda_vs_cpu: GPU vs the project's CPU kernels, bit for bit, and an e2e timing
+#      against them (multi-threaded SIMD);
 #   4. an end-to-end DPPA-style merge of a generated tensor set from host memory on the GPU vs
 #      the same on the CPU (the plain reference, one thread), outputs compared byte for byte.
 # The table comes last. Exit status: non-zero on any build failure or mismatch.
@@ -33,5 +35,15 @@ command -v ninja >/dev/null 2>&1 && GEN=(-G Ninja)
 cmake -S native/src/cuda -B "$BUILD_DIR" "${GEN[@]}" -DCMAKE_BUILD_TYPE=Release "-DCMAKE_CUDA_ARCHITECTURES=$ARCH" >/dev/null
 cmake --build "$BUILD_DIR" -j "$JOBS"
 echo "build: $(( $(date +%s) - t0 )) s"
-echo "== selftest + benchmark =="
-"$BUILD_DIR/dppa_cuda_selftest" --require-gpu --bench --elements "${BENCH_ELEMENTS:-67108864}" --e2e-elements "${E2E_ELEMENTS:-33554432}"
+rc=0
+if [ -x "$BUILD_DIR/dppa_cuda_vs_cpu" ]; then
+  echo "== plain reference vs the project's CPU kernels (no GPU involved) =="
+  "$BUILD_DIR/dppa_cuda_vs_cpu" --ref | tail -2 || rc=1
+  echo "== GPU vs the project's CPU kernels (every SIMD path), then e2e GPU vs CPU kernels =="
+  "$BUILD_DIR/dppa_cuda_vs_cpu" --require-gpu --e2e-elements "${E2E_ELEMENTS:-33554432}" | grep -v ' ok ' || rc=1
+fi
+echo "== selftest (GPU vs plain reference) + kernel benchmark =="
+"$BUILD_DIR/dppa_cuda_selftest" --require-gpu --bench --elements "${BENCH_ELEMENTS:-67108864}" \
+  --e2e-elements "${E2E_ELEMENTS:-33554432}" || rc=1
+echo "run.sh: $([ $rc -eq 0 ] && echo PASSED || echo FAILED) in $(( $(date +%s) - t0 )) s"
+exit $rc

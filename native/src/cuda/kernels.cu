@@ -249,6 +249,34 @@ __global__ void __launch_bounds__(kBlock) histogramKernel(const DeltaSrc src, ui
   }
 }
 
+// The first selection level (bin = a >> 16, no prefix) with a per-block histogram in shared
+// memory: 65536 16-bit counters packed two per word (128 KiB). A block counts at most
+// kHi16PerPass elements between flushes, so a counter never overflows into its neighbour.
+constexpr int kHi16Block = 1024;
+constexpr uint64_t kHi16PerPass = uint64_t(kHi16Block) * 63;  // 64512 < 65536
+constexpr size_t kHi16Smem = 32768 * sizeof(uint32_t);
+
+__global__ void __launch_bounds__(kHi16Block) histogramHi16SharedKernel(const DeltaSrc src, uint64_t len,
+                                                                       unsigned long long* hist) {
+  extern __shared__ uint32_t packed[];
+  for (uint64_t base = uint64_t(blockIdx.x) * kHi16PerPass; base < len; base += uint64_t(gridDim.x) * kHi16PerPass) {
+    for (int w = threadIdx.x; w < 32768; w += blockDim.x) packed[w] = 0;
+    __syncthreads();
+    const uint64_t end = min(len, base + kHi16PerPass);
+    for (uint64_t i = base + threadIdx.x; i < end; i += blockDim.x) {
+      const uint32_t bin = absBits(deltaAt(src, i)) >> 16;
+      atomicAdd(&packed[bin >> 1], 1u << ((bin & 1u) * 16u));
+    }
+    __syncthreads();
+    for (int w = threadIdx.x; w < 32768; w += blockDim.x) {
+      const uint32_t v = packed[w];
+      if (v & 0xFFFFu) atomicAdd(&hist[2 * w], (unsigned long long)(v & 0xFFFFu));
+      if (v >> 16) atomicAdd(&hist[2 * w + 1], (unsigned long long)(v >> 16));
+    }
+    __syncthreads();
+  }
+}
+
 __global__ void __launch_bounds__(kBlock) countEqualKernel(const DeltaSrc src, uint64_t len, const Prefixes target,
                                                            int32_t nb, unsigned long long* counts) {
   const uint64_t stride = uint64_t(gridDim.x) * blockDim.x;
@@ -434,6 +462,18 @@ void launchHistogram(const DeltaSrc& src, uint64_t len, uint32_t shift, uint32_t
   Prefixes pre{};
   for (int b = 0; b < nb && b < DPPA_CUDA_MAX_BANDS; ++b) pre.v[b] = prefix[b];
   histogramKernel<<<gridFor(len, 1u << 16), kBlock, 0, s>>>(src, len, shift, bins, prefixMask, pre, nb, hist);
+}
+
+void launchHistogramHi16Shared(const DeltaSrc& src, uint64_t len, unsigned long long* hist, cudaStream_t s) {
+  if (len == 0) return;
+  static bool configured = false;  // the attribute is per function and process; setting it twice is harmless
+  if (!configured) {
+    cudaFuncSetAttribute(histogramHi16SharedKernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(kHi16Smem));
+    configured = true;
+  }
+  uint64_t blocks = (len + kHi16PerPass - 1) / kHi16PerPass;
+  if (blocks > 4096) blocks = 4096;
+  histogramHi16SharedKernel<<<unsigned(blocks), kHi16Block, kHi16Smem, s>>>(src, len, hist);
 }
 
 void launchCountEqual(const DeltaSrc& src, uint64_t len, const uint32_t* target, int32_t nb, unsigned long long* counts,

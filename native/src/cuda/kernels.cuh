@@ -72,6 +72,9 @@ void launchSparsifyStats(const DeltaSrc& src, const SparsifyDev& sp, uint64_t st
 // ((a & prefixMask) == prefix[b]).
 void launchHistogram(const DeltaSrc& src, uint64_t len, uint32_t shift, uint32_t bins, uint32_t prefixMask,
                      const uint32_t* prefix, int32_t nb, unsigned long long* hist, cudaStream_t s);
+// The same as launchHistogram(src, len, 16, 65536, 0, {0}, 1, hist) with per-block shared-memory
+// histograms instead of global atomics (crowded |δ| bins make those contend).
+void launchHistogramHi16Shared(const DeltaSrc& src, uint64_t len, unsigned long long* hist, cudaStream_t s);
 // counts[b] += #{ a == target[b] } (e.g. one slot of a per-chunk array).
 void launchCountEqual(const DeltaSrc& src, uint64_t len, const uint32_t* target, int32_t nb, unsigned long long* counts,
                       cudaStream_t s);

@@ -560,7 +560,10 @@ class Impl final : public CudaMerger {
     zero(dHist_, sizeof(unsigned long long) * 65536);
     const uint32_t noPrefix = 0;
     forEachChunk(in, ins, [&](Slot& sl, const DeltaSrc& src, uint64_t, uint64_t, uint64_t len) {
-      launchHistogram(src, len, 16, 65536, 0, &noPrefix, 1, dHist_, sl.s);
+      if (hi16Shared_)
+        launchHistogramHi16Shared(src, len, dHist_, sl.s);
+      else
+        launchHistogram(src, len, 16, 65536, 0, &noPrefix, 1, dHist_, sl.s);
     });
     CK(cudaDeviceSynchronize());
     CK(cudaMemcpy(h.data(), dHist_, sizeof(unsigned long long) * 65536, cudaMemcpyDeviceToHost));
@@ -754,6 +757,12 @@ class Impl final : public CudaMerger {
   Slot slots_[kSlots];
   uint64_t chunkOverride_ = 0;
   bool resident_ = false;
+  // Selection pass A: shared-memory histograms (default) or warp-aggregated global atomics
+  // (DPPA_CUDA_HIST=global), for measuring one against the other.
+  bool hi16Shared_ = [] {
+    const char* e = std::getenv("DPPA_CUDA_HIST");
+    return !(e && std::string(e) == "global");
+  }();
   unsigned long long* dCounts_ = nullptr;
   unsigned long long* dHist_ = nullptr;
   unsigned long long* dChunkCounts_ = nullptr;
