@@ -36,6 +36,8 @@ cmake -S native/src/cuda -B "$BUILD_DIR" "${GEN[@]}" -DCMAKE_BUILD_TYPE=Release 
 cmake --build "$BUILD_DIR" -j "$JOBS"
 echo "build: $(( $(date +%s) - t0 )) s"
 rc=0
+echo "== device element functions on the host (decode/encode/Philox vs reference) =="
+"$BUILD_DIR/dppa_cuda_hostcheck" || rc=1
 if [ -x "$BUILD_DIR/dppa_cuda_vs_cpu" ]; then
   echo "== plain reference vs the project's CPU kernels (no GPU involved) =="
   "$BUILD_DIR/dppa_cuda_vs_cpu" --ref | tail -2 || rc=1

@@ -336,7 +336,8 @@ class Impl final : public CudaMerger {
       if (shift > 31) throw std::invalid_argument("shift must be 0..31");
       auto ins = deltaInputs(in);
       zero(dHist_, sizeof(unsigned long long) * bins);
-      forEachChunk(in, ins, [&](Slot& sl, const DeltaSrc& src, uint64_t, uint64_t, uint64_t len) {
+      forEachChunk(in, ins, chunkElements(bytesPerElement(ins)),
+                   [&](Slot& sl, const DeltaSrc& src, uint64_t, uint64_t, uint64_t len) {
         launchHistogram(src, len, shift, bins, prefixMask, &prefixValue, 1, dHist_, sl.s);
       });
       std::vector<unsigned long long> h(bins);
@@ -505,8 +506,9 @@ class Impl final : public CudaMerger {
   // Runs fn(slot, src, c, start, len) over every chunk of δ. A tensor that fits one chunk is
   // staged once and stays resident for every pass of the same call (resident_ is set by the
   // caller for multi-pass work); otherwise each pass streams it again.
+  // `chunk` must be the same for every pass of one call: chunk c starts at c * chunk.
   template <class Fn>
-  void forEachChunk(const dppa_cuda_delta_input& in, const std::vector<HostIn>& ins, Fn&& fn) {
+  void forEachChunk(const dppa_cuda_delta_input& in, const std::vector<HostIn>& ins, uint64_t chunk, Fn&& fn) {
     const uint64_t n = in.ft.n;
     if (n == 0) return;
     if (resident_) {
@@ -514,7 +516,6 @@ class Impl final : public CudaMerger {
       CK(cudaStreamSynchronize(slots_[0].s));
       return;
     }
-    const uint64_t chunk = chunkElements(bytesPerElement(ins));
     pipeline(n, chunk, ins, nullptr, 0, 0,
              [&](Slot& sl, uint64_t c, uint64_t start, uint64_t len) { fn(sl, deltaSrcFrom(in, sl.dIn), c, start, len); },
              [](Slot&, uint64_t, uint64_t, uint64_t) {});
@@ -559,7 +560,7 @@ class Impl final : public CudaMerger {
     std::vector<unsigned long long> h(size_t(na) * 65536);
     zero(dHist_, sizeof(unsigned long long) * 65536);
     const uint32_t noPrefix = 0;
-    forEachChunk(in, ins, [&](Slot& sl, const DeltaSrc& src, uint64_t, uint64_t, uint64_t len) {
+    forEachChunk(in, ins, chunk, [&](Slot& sl, const DeltaSrc& src, uint64_t, uint64_t, uint64_t len) {
       if (hi16Shared_)
         launchHistogramHi16Shared(src, len, dHist_, sl.s);
       else
@@ -584,7 +585,7 @@ class Impl final : public CudaMerger {
     std::vector<uint32_t> prefix(na);
     for (int a = 0; a < na; ++a) prefix[a] = hiBin[a] << 16;
     zero(dHist_, sizeof(unsigned long long) * 65536 * na);
-    forEachChunk(in, ins, [&](Slot& sl, const DeltaSrc& src, uint64_t, uint64_t, uint64_t len) {
+    forEachChunk(in, ins, chunk, [&](Slot& sl, const DeltaSrc& src, uint64_t, uint64_t, uint64_t len) {
       launchHistogram(src, len, 0, 65536, 0xFFFF0000u, prefix.data(), na, dHist_, sl.s);
     });
     CK(cudaDeviceSynchronize());
@@ -612,7 +613,7 @@ class Impl final : public CudaMerger {
       dChunkCountsCap_ = nchunks * na;
     }
     zero(dChunkCounts_, sizeof(unsigned long long) * nchunks * na);
-    forEachChunk(in, ins, [&](Slot& sl, const DeltaSrc& src, uint64_t c, uint64_t, uint64_t len) {
+    forEachChunk(in, ins, chunk, [&](Slot& sl, const DeltaSrc& src, uint64_t c, uint64_t, uint64_t len) {
       launchCountEqual(src, len, target.data(), na, dChunkCounts_ + c * na, sl.s);
     });
     CK(cudaDeviceSynchronize());
