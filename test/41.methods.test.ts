@@ -7,6 +7,7 @@ import { strict as assert } from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
 import { merge } from '../lib/index';
+import { orderTensorNames } from '../lib/plan/layers';
 import { streamKey } from '../lib/rng';
 import { writeLlamaFamily } from '../lib/synth/llama';
 import { tmpDir } from './hooks';
@@ -236,6 +237,31 @@ describe('41 methods against float64 references', function () {
       return ref.combine(b.values, sparse, { weights: [1, 1], consensus: 'none', normalize: false, lambda: 1 });
     });
     assertClose(out, rounded(expected));
+  });
+
+  it('magnitude with scope: model keeps the top floor(d·N) of the whole model, ties in model order', async () => {
+    const out = await run('model-scope', {
+      merge_method: 'ties', base_model: './base', models: [{ model: './ft0', parameters: { density: 0.2 } }],
+      parameters: { scope: 'model', consensus: 'none', normalize: false },
+    });
+    const names = orderTensorNames([...base.keys()]);
+    const deltas = names.map((n) => ref.delta(base.get(n)!.values, fts[0].get(n)!.values));
+    const all = new Float64Array(deltas.reduce((s, d) => s + d.length, 0));
+    let offset = 0;
+    for (const d of deltas) { all.set(d, offset); offset += d.length; }
+    const keep = ref.topK(all, Math.floor(0.2 * all.length));
+    offset = 0;
+    const expected: ref.RefModel = new Map();
+    names.forEach((n, j) => {
+      const b = base.get(n)!;
+      const start = offset;
+      expected.set(n, { shape: b.shape, values: b.values.map((v, i) => v + (keep[start + i] ? deltas[j][i] : 0)) });
+      offset += deltas[j].length;
+    });
+    assertClose(out, rounded(expected));
+    // Some tensors keep far more than 20% and some far less: the threshold is the model's.
+    const fractions = names.map((n, j) => deltas[j].filter((_, i) => out.get(n)!.values[i] !== base.get(n)!.values[i]).length / deltas[j].length);
+    assert.ok(Math.max(...fractions) - Math.min(...fractions) > 0.2, fractions.join(' '));
   });
 
   it('sparsify: dp and owl_layer prune at DP densities inside task arithmetic', async () => {

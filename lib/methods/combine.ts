@@ -33,9 +33,10 @@ export async function combine(work: TensorWork, sparsifyFor: SparsifyFor): Promi
   });
 }
 
-export function statisticsForSparsifier(name: string): StatisticsNeed {
+export function statisticsForSparsifier(name: string, scope: string): StatisticsNeed {
   if (name === 'dp') return 'dp';
   if (name === 'owl_layer') return 'owl';
+  if (name === 'magnitude' && scope === 'model') return 'model-threshold';
   return null;
 }
 
@@ -43,7 +44,7 @@ export function statisticsForSparsifier(name: string): StatisticsNeed {
 export function combinerMethod(schema: MethodSchema): MethodDefinition {
   return {
     schema,
-    statisticsNeeded: (params: ParamSource) => statisticsForSparsifier(params.string('sparsify')),
+    statisticsNeeded: (params: ParamSource) => statisticsForSparsifier(params.string('sparsify'), params.string('scope')),
     mergeTensor: (work) => {
       const name = work.params.string('sparsify');
       const sparsifier = sparsifiers[name];

@@ -6,6 +6,7 @@
 import type { BandRules, MergeResult, NativeBinding, OutputDType, TensorInput } from '../binding';
 import type { TensorRole } from '../plan/layers';
 import type { TensorPlan, TensorPlanContext } from '../plan/tensors';
+import type { ModelScopeRule } from '../run/model-threshold';
 import type { DpOffsets } from './dp-densities';
 import type { MethodSchema } from './types';
 
@@ -34,6 +35,8 @@ export interface ModelTensor {
   params: ParamSource;
   /** DP offsets of this model, when the statistics pass ran. */
   dpOffsets?: DpOffsets;
+  /** This tensor's share of a model-wide magnitude threshold (`scope: model`). */
+  modelScope?: ModelScopeRule;
 }
 
 export interface TensorWork {
@@ -50,7 +53,7 @@ export interface TensorWork {
 }
 
 /** Which model-wide statistics a method needs before its merge pass. */
-export type StatisticsNeed = 'dp' | 'owl' | null;
+export type StatisticsNeed = 'dp' | 'owl' | 'model-threshold' | null;
 
 export interface MethodDefinition {
   schema: MethodSchema;

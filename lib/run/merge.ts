@@ -14,6 +14,7 @@ import type { DpOffsets } from '../methods/dp-densities';
 import type { TensorWork } from '../methods/recipe';
 import { MergePlan, PlannedTensor, tokenizerFolder } from '../plan/plan';
 import { BufferSlot, defaultMemoryBudget, planBuffers } from './memory';
+import { gatherModelThresholds, ModelScopeRule } from './model-threshold';
 import { checkAborted, ProgressListener, ProgressReporter } from './progress';
 import { gatherDpOffsets, nonFiniteError } from './statistics';
 
@@ -41,6 +42,13 @@ export interface RunSummary {
   bytesWritten: number;
   seconds: number;
   warnings: string[];
+}
+
+/** What the statistics passes measured, per model; and selections to reuse. */
+interface ModelStatistics {
+  dpOffsets: (DpOffsets | undefined)[];
+  modelScopes: (Map<string, ModelScopeRule> | undefined)[];
+  selections?: Map<string, BandRules>;
 }
 
 interface TensorInputs {
@@ -90,9 +98,8 @@ async function mergeOne(
   tensor: PlannedTensor,
   inputs: TensorInputs,
   out: Uint8Array,
-  dpOffsets: (DpOffsets | undefined)[],
+  statistics: ModelStatistics,
   allowNonfinite: boolean,
-  selectionCache?: Map<string, BandRules>,
 ): Promise<Uint8Array> {
   if (tensor.copyFrom) return copyOne(plan, tensor, inputs.base, out);
   // Vocab tensors whose sizes differ are merged over the common rows only (plan/tensors.ts).
@@ -106,14 +113,15 @@ async function mergeOne(
       name: m.name,
       input: { data: elements(inputs.models[i], tensor.inputDtypes.models[i], 0, merged), dtype: tensor.inputDtypes.models[i] },
       params: plan.params(i, tensor),
-      dpOffsets: dpOffsets[i],
+      dpOffsets: statistics.dpOffsets[i],
+      modelScope: statistics.modelScopes[i]?.get(tensor.name),
     })),
     params: plan.params(null, tensor),
     seed: plan.seed,
     out: elements(out, tensor.outDtype, 0, merged),
     outDtype: tensor.outDtype,
     native: plan.native,
-    selectionCache,
+    selectionCache: statistics.selections,
   };
   const result = await plan.method.mergeTensor(work);
   if (!allowNonfinite) {
@@ -187,6 +195,7 @@ export async function runMerge(plan: MergePlan, outDir: string, options: RunOpti
   try {
     const dpOffsets = options.reuse?.dpOffsets ?? (await gatherDpOffsets(plan, { signal: options.signal, progress, allowNonfinite, budget }));
     if (options.reuse) options.reuse.dpOffsets = dpOffsets;
+    const modelScopes = await gatherModelThresholds(plan, { signal: options.signal, progress });
 
     progress.start('merge', plan.tensors.length);
     const tensors = plan.tensors;
@@ -203,7 +212,8 @@ export async function runMerge(plan: MergePlan, outDir: string, options: RunOpti
         pendingRead = readInputs(plan, tensors[i + 1], slotOf(i + 1));
         pendingRead.catch(() => undefined);
       }
-      const out = await mergeOne(plan, tensors[i], inputs, slotOf(i).out(tensors[i].outputBytes), dpOffsets, allowNonfinite, options.reuse?.selections);
+      const statistics = { dpOffsets, modelScopes, selections: options.reuse?.selections };
+      const out = await mergeOne(plan, tensors[i], inputs, slotOf(i).out(tensors[i].outputBytes), statistics, allowNonfinite);
       pendingWrite = writer.writeTensor(tensors[i].name, out);
       pendingWrite.catch(() => undefined);
       if (slots.length === 1) {

@@ -23,7 +23,7 @@ export interface StatisticsOptions {
 }
 
 export async function gatherDpOffsets(plan: MergePlan, options: StatisticsOptions): Promise<(DpOffsets | undefined)[]> {
-  const needs = plan.models.map((m) => m.statistics);
+  const needs = plan.models.map((m) => (m.statistics === 'dp' || m.statistics === 'owl' ? m.statistics : null));
   if (needs.every((n) => n === null)) return needs.map(() => undefined);
 
   const byLayer = new Map<number, PlannedTensor[]>();
@@ -49,7 +49,7 @@ export async function gatherDpOffsets(plan: MergePlan, options: StatisticsOption
 
     for (let m = 0; m < plan.models.length; m++) {
       const model = plan.models[m];
-      if (model.statistics === null) continue;
+      if (needs[m] === null) continue;
       const spec = plan.statisticsSpec(m);
       const ftHeld: Uint8Array[] = [];
       const deltaOf = async (j: number): Promise<DeltaInput> => {
@@ -88,7 +88,7 @@ export async function gatherDpOffsets(plan: MergePlan, options: StatisticsOption
     }
   }
   return plan.models.map((model, m) =>
-    model.statistics === null
+    needs[m] === null
       ? undefined
       : computeDpOffsets(perModel[m], { lambda: plan.statisticsSpec(m).lambda, moduleOffsets: model.statistics === 'dp' }),
   );
