@@ -64,7 +64,8 @@ interface TensorProgress {
 
 function ioError(file: string, action: string, e: unknown): DppaError {
   if (isDppaError(e)) return e;
-  const reason = (e as NodeJS.ErrnoException)?.code ?? (e as Error)?.message ?? String(e);
+  const code = (e as NodeJS.ErrnoException)?.code;
+  const reason = code === 'ENOSPC' || code === 'EDQUOT' ? `${code}: no space left on the device` : code ?? (e as Error)?.message ?? String(e);
   return new DppaError('E_IO', `${file}: ${action} failed (${reason})`);
 }
 

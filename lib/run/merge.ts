@@ -9,7 +9,7 @@ import type { BandRules, InputDType, OutputDType } from '../binding';
 import { describeConfig } from '../config';
 import { DppaError } from '../errors';
 import { DTYPE_SIZE, torchDtypeName } from '../io/dtypes';
-import { ModelWriter, TOKENIZER_FILES } from '../io/writer';
+import { ModelWriter, removeStaleTemps, TOKENIZER_FILES } from '../io/writer';
 import type { DpOffsets } from '../methods/dp-densities';
 import type { TensorWork } from '../methods/recipe';
 import { MergePlan, PlannedTensor, tokenizerFolder } from '../plan/plan';
@@ -185,6 +185,8 @@ export async function runMerge(plan: MergePlan, outDir: string, options: RunOpti
   const budget = options.maxMemory ?? defaultMemoryBudget();
   const buffers = planBuffers(plan.tensors, plan.models.length, (t, i) => inputByteLength(plan, t, i), budget);
 
+  // Temporary folders of killed runs (dead pids) go; a model a kill left aside mid-overwrite comes back.
+  await removeStaleTemps(outDir);
   const writer = await ModelWriter.create(outDir, {
     tensors: plan.tensors.map((t) => ({ name: t.name, dtype: t.outDtype as OutputDType, shape: t.shape })),
     maxShardBytes: options.shardSize,
