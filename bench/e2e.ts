@@ -102,6 +102,8 @@ export function readAll(files: string[], buffer: Buffer): number {
 
 export interface MergeRun {
   seconds: number;
+  /** User + system CPU seconds of the merge process (GNU time), null without it. */
+  cpu_seconds: number | null;
   peak_rss_mb: number;
   rss_source: string;
 }
@@ -124,7 +126,7 @@ export async function cliMerge(config: string, out: string, threads: number): Pr
   const marker = 'DPPA_BENCH_MAXRSS_KB';
   const start = process.hrtime.bigint();
   const child = useTime
-    ? spawn('/usr/bin/time', ['-f', `${marker} %M`, process.execPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    ? spawn('/usr/bin/time', ['-f', `${marker} %M %U %S`, process.execPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
     : spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   let stdout = '';
@@ -139,9 +141,9 @@ export async function cliMerge(config: string, out: string, threads: number): Pr
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
   if (poll) clearInterval(poll);
   if (code !== 0) throw new Error(`merge ${path.basename(config)} failed (exit ${code}): ${stderr.trim().slice(-2000)} ${stdout.trim().slice(-500)}`);
-  const m = new RegExp(`${marker} (\\d+)`).exec(stderr);
+  const m = new RegExp(`${marker} (\\d+) ([\\d.]+) ([\\d.]+)`).exec(stderr);
   const kb = m ? Number(m[1]) : polled;
-  return { seconds, peak_rss_mb: kb / 1024, rss_source: m ? '/usr/bin/time %M' : '/proc/<pid>/status VmHWM (polled)' };
+  return { seconds, cpu_seconds: m ? Number(m[2]) + Number(m[3]) : null, peak_rss_mb: kb / 1024, rss_source: m ? '/usr/bin/time %M' : '/proc/<pid>/status VmHWM (polled)' };
 }
 
 export function writeConfigs(fam: Family): { ties: string; dppa: string } {
@@ -164,6 +166,8 @@ export interface E2eFigure {
   input_gb: number;
   params: number;
   seconds: number;
+  /** CPU seconds the merge used: well below seconds × threads means it waited (IO, or other load). */
+  cpu_seconds: number | null;
   read_bound_seconds: number;
   ratio_to_read_bound: number;
   peak_rss_mb: number;
@@ -197,7 +201,7 @@ export async function measureE2e(shape: LlamaShape, threads: number, log: (line:
     const out = path.join(CACHE_DIR, `out-${method}`);
     runs[method] = await cliMerge(configs[method], out, threads);
     await fsp.rm(out, { recursive: true, force: true });
-    log(`  ${method}: ${runs[method].seconds.toFixed(2)} s, peak RSS ${runs[method].peak_rss_mb.toFixed(0)} MB`);
+    log(`  ${method}: ${runs[method].seconds.toFixed(2)} s (CPU ${runs[method].cpu_seconds?.toFixed(2) ?? '?'} s), peak RSS ${runs[method].peak_rss_mb.toFixed(0)} MB`);
   }
   reads.push(readAll(fam.files, buffer));
   const readBound = Math.min(...reads);
@@ -205,6 +209,7 @@ export async function measureE2e(shape: LlamaShape, threads: number, log: (line:
     input_gb: fam.bytes / 1e9,
     params: fam.params,
     seconds: r.seconds,
+    cpu_seconds: r.cpu_seconds,
     read_bound_seconds: readBound,
     ratio_to_read_bound: readBound / r.seconds,
     peak_rss_mb: r.peak_rss_mb,

@@ -26,7 +26,9 @@ export interface KernelOptions extends MeasureOptions {
 
 export interface KernelFigure {
   gbps: number;
+  /** gbps over the faster of the copies measured right before and right after it. */
   ratio_to_copy: number;
+  copy_gbps: number;
   seconds: number;
   seconds_median: number;
   samples: number;
@@ -35,6 +37,7 @@ export interface KernelFigure {
 export interface ConfigResult {
   threads: number;
   simd: SimdPath;
+  /** The fastest copy of this configuration. */
   copy_gbps: number;
   kernels: Record<string, KernelFigure>;
 }
@@ -145,20 +148,24 @@ export async function measureKernels(native: NativeBinding, options: KernelOptio
       for (const simd of simdPaths) {
         native.setThreads(threads);
         native.setSimd(simd);
-        const copyBefore = gbps(2 * options.copyBytes, await copyOnce());
+        // A copy right before and after every kernel: on a shared machine the load changes
+        // by the second, so each kernel is divided by the faster of its two neighbours.
+        const copies = [gbps(2 * options.copyBytes, await copyOnce())];
         const timings: [Kernel, Timing][] = [];
-        for (const k of kernels) timings.push([k, await measure(k.run, options)]);
-        const copyAfter = gbps(2 * options.copyBytes, await copyOnce());
-        // The faster of the two copies: the yardstick is what the machine can do.
-        const copyGbps = Math.max(copyBefore, copyAfter);
-        const result: ConfigResult = { threads, simd, copy_gbps: copyGbps, kernels: {} };
-        for (const [k, t] of timings) {
-          const g = gbps(k.bytes, t);
-          result.kernels[k.name] = { gbps: g, ratio_to_copy: g / copyGbps, seconds: t.best, seconds_median: t.median, samples: t.samples };
+        for (const k of kernels) {
+          timings.push([k, await measure(k.run, options)]);
+          copies.push(gbps(2 * options.copyBytes, await copyOnce()));
         }
+        const copyGbps = Math.max(...copies);
+        const result: ConfigResult = { threads, simd, copy_gbps: copyGbps, kernels: {} };
+        timings.forEach(([k, t], i) => {
+          const g = gbps(k.bytes, t);
+          const yardstick = Math.max(copies[i], copies[i + 1]);
+          result.kernels[k.name] = { gbps: g, ratio_to_copy: g / yardstick, copy_gbps: yardstick, seconds: t.best, seconds_median: t.median, samples: t.samples };
+        });
         configs.push(result);
         log(
-          `  threads ${threads} ${simd.padEnd(6)} copy ${copyGbps.toFixed(1)} GB/s (${copyBefore.toFixed(1)} / ${copyAfter.toFixed(1)}); ` +
+          `  threads ${threads} ${simd.padEnd(6)} copy ${copyGbps.toFixed(1)} GB/s (${Math.min(...copies).toFixed(1)}..${copyGbps.toFixed(1)}); ` +
             Object.entries(result.kernels).map(([name, f]) => `${name} ${f.ratio_to_copy.toFixed(2)}`).join(', '),
         );
       }
