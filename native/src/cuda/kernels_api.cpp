@@ -55,6 +55,10 @@ struct SparsifyC {
         sp.band_factor = s.bandFactor;
         break;
       }
+      default:
+        // A kind the CUDA kernels do not implement (e.g. DELLA's MAGPRUNE): the caller falls
+        // back to the CPU kernels.
+        throw std::invalid_argument("sparsify kind " + std::to_string(int(s.kind)) + " is not supported on CUDA");
     }
   }
 };

@@ -145,6 +145,8 @@ void validateDelta(const dppa_cuda_delta_input& in) {
   }
 }
 
+bool probeDevice(int device, std::string* desc);
+
 class Impl final : public CudaMerger {
  public:
   explicit Impl(int dev) : dev_(dev) {}
@@ -166,15 +168,7 @@ class Impl final : public CudaMerger {
   std::string init() {
     try {
       CK(cudaSetDevice(dev_));
-      cudaDeviceProp prop{};
-      CK(cudaGetDeviceProperties(&prop, dev_));
-      if (prop.major < 8)
-        return "device " + std::string(prop.name) + " has compute capability " + std::to_string(prop.major) + "." +
-               std::to_string(prop.minor) + "; dppa's CUDA kernels need 8.0 or newer";
-      char buf[256];
-      std::snprintf(buf, sizeof buf, "%s (sm_%d%d, %.0f GiB)", prop.name, prop.major, prop.minor,
-                    double(prop.totalGlobalMem) / double(1ull << 30));
-      name_ = buf;
+      if (!probeDevice(dev_, &name_)) return name_;
       for (auto& s : slots_) CK(cudaStreamCreateWithFlags(&s.s, cudaStreamNonBlocking));
       CK(cudaMalloc(&dCounts_, sizeof(unsigned long long) * 64));
       CK(cudaMalloc(&dHist_, sizeof(unsigned long long) * DPPA_CUDA_MAX_BANDS * 65536));
@@ -824,7 +818,10 @@ int callShared(char* err, size_t errSize, F&& f) {
 
 }  // namespace
 
-std::unique_ptr<CudaMerger> CudaMerger::create(int device, std::string* why) {
+namespace {
+// Driver, device count and compute capability only: no context, no allocation. On success
+// *desc is the device description, else the reason.
+bool probeDevice(int device, std::string* desc) {
   int count = 0;
   const cudaError_t e = cudaGetDeviceCount(&count);
   if (e != cudaSuccess) {
@@ -838,16 +835,42 @@ std::unique_ptr<CudaMerger> CudaMerger::create(int device, std::string* why) {
         reason = "no NVIDIA driver (libcuda.so.1 not found)";
     }
 #endif
-    if (why) *why = reason;
+    *desc = reason;
     cudaGetLastError();
-    return nullptr;
+    return false;
   }
   if (count == 0) {
-    if (why) *why = "no CUDA device found";
-    return nullptr;
+    *desc = "no CUDA device found";
+    return false;
   }
   if (device < 0 || device >= count) {
-    if (why) *why = "device " + std::to_string(device) + " does not exist (" + std::to_string(count) + " found)";
+    *desc = "device " + std::to_string(device) + " does not exist (" + std::to_string(count) + " found)";
+    return false;
+  }
+  cudaDeviceProp prop{};
+  const cudaError_t pe = cudaGetDeviceProperties(&prop, device);
+  if (pe != cudaSuccess) {
+    *desc = std::string("cudaGetDeviceProperties: ") + cudaGetErrorString(pe);
+    cudaGetLastError();
+    return false;
+  }
+  if (prop.major < 8) {
+    *desc = "device " + std::string(prop.name) + " has compute capability " + std::to_string(prop.major) + "." +
+            std::to_string(prop.minor) + "; dppa's CUDA kernels need 8.0 or newer";
+    return false;
+  }
+  char buf[320];
+  std::snprintf(buf, sizeof buf, "%s (sm_%d%d, %.0f GiB)", prop.name, prop.major, prop.minor,
+                double(prop.totalGlobalMem) / double(1ull << 30));
+  *desc = buf;
+  return true;
+}
+}  // namespace
+
+std::unique_ptr<CudaMerger> CudaMerger::create(int device, std::string* why) {
+  std::string desc;
+  if (!probeDevice(device, &desc)) {
+    if (why) *why = desc;
     return nullptr;
   }
   std::unique_ptr<Impl> impl(new Impl(device));
@@ -869,11 +892,27 @@ extern "C" {
 size_t dppa_cuda_dtype_size(int32_t dtype) { return dppa::cuda::dtypeSize(dtype); }
 
 int dppa_cuda_available(char* reason, size_t size) {
+  // Cheap on purpose (the addon may ask at load): a probe, no context. The device context,
+  // streams and buffers are created by the first job, and a failure there is reported then
+  // (and by later calls of this function).
   std::lock_guard<std::mutex> lock(dppa::cuda::gMutex);
-  std::string why;
-  CudaMerger* m = dppa::cuda::shared(&why);
-  dppa::cuda::writeMsg(reason, size, m ? m->deviceName() : why);
-  return m ? 1 : 0;
+  using namespace dppa::cuda;
+  if (gMerger) {
+    writeMsg(reason, size, gMerger->deviceName());
+    return 1;
+  }
+  if (gTried) {
+    writeMsg(reason, size, gWhy);
+    return 0;
+  }
+  static bool probed = false, ok = false;
+  static std::string desc;
+  if (!probed) {
+    probed = true;
+    ok = probeDevice(0, &desc);
+  }
+  writeMsg(reason, size, desc);
+  return ok ? 1 : 0;
 }
 
 void dppa_cuda_set_chunk_elements(uint64_t n) {

@@ -572,7 +572,6 @@ int bench(CudaMerger& m, uint64_t n, uint64_t e2eN) {
   {
     // The same set streamed in 1M-element chunks: selection passes re-stream each tensor.
     m.setChunkElements(uint64_t(1) << 20);
-    auto outKeep = outG;
     for (auto& o : outG) std::fill(o.begin(), o.end(), 0);
     auto c0 = std::chrono::steady_clock::now();
     const std::string e2 = runSet(true);

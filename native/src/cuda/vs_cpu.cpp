@@ -36,6 +36,8 @@ struct SpC {
   dppa_cuda_sparsify sp{};
   std::vector<int64_t> cut;
   explicit SpC(const SparsifySpec& s) {
+    if (s.kind != SparsifyKind::Dense && s.kind != SparsifyKind::Bands && s.kind != SparsifyKind::Random)
+      throw std::invalid_argument("reference: unsupported sparsify kind");
     sp.kind = s.kind == SparsifyKind::Dense ? DPPA_CUDA_SPARSIFY_DENSE
               : s.kind == SparsifyKind::Bands ? DPPA_CUDA_SPARSIFY_BANDS : DPPA_CUDA_SPARSIFY_RANDOM;
     sp.factor = s.factor;
