@@ -18,6 +18,7 @@
         "native/src/kernels/stats.cpp",
         "native/src/kernels/select.cpp",
         "native/src/kernels/combine.cpp",
+        "native/src/kernels/della.cpp",
         "native/src/pool/pool.cpp",
         "native/src/simd/scalar.cpp",
         "native/src/simd/dispatch.cpp"

@@ -56,11 +56,31 @@ export interface BandRules {
  *              0 when none does (DP, DPA, TIES' magnitude, Breadcrumbs)
  * - random:    DARE: keep with probability `density` from the counter-based generator,
  *              value = rescale · δ when kept, else 0
+ * - della:     DELLA's MAGPRUNE (algorithms.md §1 `della_magprune`). Per row of m elements
+ *              (`rows` > 0: the tensor is `rows` equal rows; 0: the whole tensor is one row):
+ *              rank = position when the row is ordered by abs bits of δ ascending, ties by
+ *              lower index first (0..m−1; NaN ranks above Inf); r̂ = rank / (m − 1) in float64
+ *              (0.5 when m = 1); keep probability p = fround((density − epsilon) +
+ *              (2·epsilon)·r̂) (float64, rounded to float32 once). Element i is kept when
+ *              u_i < p, u_i from the same generator layout as 'random'; value = δ / p (float32
+ *              division) when `rescale` is 1, δ when it is 0; 0 when dropped. TypeError unless
+ *              0 <= epsilon, 0 < density − epsilon, density + epsilon < 1, rescale ∈ {0, 1}
+ *              and `rows` divides the element count. In sparsifyStats, sumAbsKept counts |δ|
+ *              of kept elements before the 1/p rescale.
  */
 export type Sparsify =
   | { kind: 'dense'; factor: number }
   | { kind: 'bands'; rules: BandRules; factor: Float64Array }
-  | { kind: 'random'; stream: RandomStream; density: number; rescale: number };
+  | { kind: 'random'; stream: RandomStream; density: number; rescale: number }
+  | {
+      kind: 'della';
+      stream: RandomStream;
+      density: number;
+      epsilon: number;
+      rows: number;
+      /** 1 = divide kept values by their keep probability (the default), 0 = none. */
+      rescale: number;
+    };
 
 /**
  * The counter-based generator's key: Philox4x32-10 with key = (seedLo, seedHi) and counter

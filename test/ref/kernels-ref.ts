@@ -228,7 +228,37 @@ export function uniformRef(s: Stream, i: number): number {
 export type RefSparsify =
   | { kind: 'dense'; factor: number }
   | { kind: 'bands'; rules: { bits: Uint32Array; cutoff: Float64Array; rows?: number }; factor: Float64Array }
-  | { kind: 'random'; stream: Stream; density: number; rescale: number };
+  | { kind: 'random'; stream: Stream; density: number; rescale: number }
+  | { kind: 'della'; stream: Stream; density: number; epsilon: number; rows: number; rescale: number };
+
+/**
+ * DELLA's keep probabilities (lib/binding.ts 'della'): per row, ranks from a sort by abs bits
+ * ascending then index, r̂ = rank / (m − 1) (0.5 when m = 1), p = fround((d − ε) + (2ε)·r̂).
+ */
+export function dellaProbRef(d: Float32Array, density: number, epsilon: number, rows: number): Float32Array {
+  const n = d.length;
+  const p = new Float32Array(n);
+  if (n === 0) return p;
+  const r = rows > 0 ? rows : 1;
+  const m = n / r;
+  for (let row = 0; row < r; ++row) {
+    const start = row * m;
+    const keys = Array.from({ length: m }, (_, j) => ({ a: absBits(d[start + j]), j }));
+    keys.sort((x, y) => x.a - y.a || x.j - y.j);
+    keys.forEach((k, rank) => {
+      const rhat = m === 1 ? 0.5 : rank / (m - 1);
+      p[start + k.j] = Math.fround(density - epsilon + 2 * epsilon * rhat);
+    });
+  }
+  return p;
+}
+
+/** Whether element i is kept by 'random' / 'della' (p: dellaProbRef), for sparsifyStats. */
+export function keptRef(sp: RefSparsify, i: number, p?: Float32Array): boolean {
+  if (sp.kind === 'random') return uniformRef(sp.stream, i) < sp.density;
+  if (sp.kind === 'della') return uniformRef(sp.stream, i) < p![i];
+  throw new Error('keptRef: random or della only');
+}
 
 export interface RefModel extends RefTensor {
   weight: number;
@@ -240,8 +270,10 @@ export function sparsifiedRef(d: Float32Array, sp: RefSparsify): Float32Array {
   const f = Math.fround;
   const n = d.length;
   const out = new Float32Array(n);
+  const p = sp.kind === 'della' ? dellaProbRef(d, sp.density, sp.epsilon, sp.rows) : undefined;
   for (let i = 0; i < n; ++i) {
     if (sp.kind === 'dense') out[i] = f(f(sp.factor) * d[i]);
+    else if (sp.kind === 'della') out[i] = keptRef(sp, i, p) ? (sp.rescale ? f(d[i] / p![i]) : d[i]) : 0;
     else if (sp.kind === 'random') out[i] = uniformRef(sp.stream, i) < sp.density ? f(f(sp.rescale) * d[i]) : 0;
     else {
       const rows = sp.rules.rows ?? 0;

@@ -53,17 +53,29 @@ struct RandomStream {
   uint32_t seedLo = 0, seedHi = 0, streamLo = 0, streamHi = 0;
 };
 
-enum class SparsifyKind { Dense, Bands, Random };
+enum class SparsifyKind { Dense, Bands, Random, Della };
 
 struct SparsifySpec {
   SparsifyKind kind = SparsifyKind::Dense;
   double factor = 1.0;             // dense
   BandRulesView rules;             // bands
   const double* bandFactor = nullptr;  // bands: nbands entries
-  RandomStream stream;             // random
-  double density = 1.0;            // random: kept when u < density
-  double rescale = 1.0;            // random
+  RandomStream stream;             // random, della
+  double density = 1.0;            // random: kept when u < density; della: d
+  double rescale = 1.0;            // random: the factor; della: 1 = divide by p, 0 = none
+  double epsilon = 0.0;            // della: ε
+  size_t rows = 0;                 // della: > 0: `rows` equal rows ranked separately; 0: one row
 };
+
+// DELLA's MAGPRUNE (algorithms.md §1 della_magprune), kind Della. Per row of m elements (the
+// whole tensor when rows is 0): rank = position of the element when the row is ordered by the
+// abs bits of δ ascending, ties by lower index first (0..m-1; NaN ranks above Inf);
+// r = rank / (m - 1) in float64 (0.5 when m == 1); the keep probability
+//   p = float((d - ε) + (2ε)·r)          (float64, rounded to float32 once)
+// element i (flat index, the 'random' Philox layout) is kept when u_i < p (compared in
+// float32, u_i exact); value = δ / p (float32 division) when rescale, δ when not; 0 dropped.
+// Requires 0 <= ε, 0 < d - ε and d + ε < 1 (std::invalid_argument otherwise).
+void checkDella(const SparsifySpec& sp, size_t n, const char* who);
 
 struct MergeModelSpec {
   TensorView tensor;
@@ -131,6 +143,7 @@ BandRules selectThresholds(const DeltaView& in, const double* ks, size_t nks, Se
 //     d   = decode(ft_t[i]) - b
 //     v   = dense: f(factor)·d | bands: f(bandFactor[first band keeping i])·d, else 0
 //           | random: f(rescale)·d when u_i < density, else 0
+//           | della:  (rescale ? d / p_i : d) when u_i < p_i, else 0  (p_i: see SparsifySpec)
 //     W_t = f(weight_t)·v
 //   consensus sum:   S = ((0 + W_0) + W_1) + ...;  γ = S < 0 ? -1 : +1
 //   consensus count: C = Σ sign(W_t);                γ = C < 0 ? -1 : +1

@@ -159,8 +159,23 @@ SparsifySpec requireSparsify(Napi::Value value, const std::string& what, size_t 
     sp.stream = requireStream(object.Get("stream"), what + ".stream");
     sp.density = requireNumber(object.Get("density"), what + ".density");
     sp.rescale = requireNumber(object.Get("rescale"), what + ".rescale");
+  } else if (kind == "della") {
+    sp.kind = SparsifyKind::Della;
+    sp.stream = requireStream(object.Get("stream"), what + ".stream");
+    sp.density = requireNumber(object.Get("density"), what + ".density");
+    sp.epsilon = requireNumber(object.Get("epsilon"), what + ".epsilon");
+    sp.rows = size_t(requireInteger(object.Get("rows"), what + ".rows", 0, 9007199254740991.0));
+    sp.rescale = requireNumber(object.Get("rescale"), what + ".rescale");
+    if (!(sp.epsilon >= 0) || !(sp.density - sp.epsilon > 0) || !(sp.density + sp.epsilon < 1))
+      throwTypeError(value.Env(), what + ": della needs 0 <= epsilon, 0 < density - epsilon and density + epsilon < 1 "
+                                         "(density " + std::to_string(sp.density) + ", epsilon " +
+                                         std::to_string(sp.epsilon) + ")");
+    if (sp.rescale != 0 && sp.rescale != 1) throwTypeError(value.Env(), what + ".rescale must be 0 or 1 for della");
+    if (sp.rows > 0 && n % sp.rows != 0)
+      throwTypeError(value.Env(), what + ".rows = " + std::to_string(sp.rows) + " does not divide " + std::to_string(n) +
+                                      " elements");
   } else {
-    throwTypeError(value.Env(), what + ".kind must be 'dense', 'bands' or 'random', got '" + kind + "'");
+    throwTypeError(value.Env(), what + ".kind must be 'dense', 'bands', 'random' or 'della', got '" + kind + "'");
   }
   return sp;
 }

@@ -21,8 +21,9 @@ uint32_t keepBelowFor(double density) {
 }
 
 void checkRules(const SparsifySpec& sp, size_t n, size_t model) {
-  if (sp.kind != SparsifyKind::Bands) return;
   const std::string who = "mergeTensor: model " + std::to_string(model);
+  if (sp.kind == SparsifyKind::Della) checkDella(sp, n, who.c_str());
+  if (sp.kind != SparsifyKind::Bands) return;
   if (sp.rules.nbands > simd::kMaxBands)
     throw std::invalid_argument(who + ": at most " + std::to_string(simd::kMaxBands) + " bands");
   if (sp.rules.rows > 0 && n % sp.rules.rows != 0)
@@ -59,6 +60,7 @@ std::vector<double> mergeTensor(const MergeSpec& spec) {
   if (!isOutputDType(spec.outDtype)) throw std::invalid_argument("mergeTensor: cannot encode to this dtype");
   std::vector<simd::MergeTileModel> models(nmodels);
   std::vector<size_t> rowLengths(nmodels, n);
+  std::vector<std::vector<float>> keepProbs(nmodels);  // della models only
   float divisorAll = 0.0f;
   for (size_t t = 0; t < nmodels; ++t) {
     const MergeModelSpec& m = spec.models[t];
@@ -75,6 +77,17 @@ std::vector<double> mergeTensor(const MergeSpec& spec) {
     tile.rescale = float(m.sparsify.rescale);
     tile.keepBelow = keepBelowFor(m.sparsify.density);
     tile.stream = m.sparsify.stream;
+    tile.keepProb = nullptr;
+    tile.divideByProb = m.sparsify.rescale != 0;
+    if (m.sparsify.kind == SparsifyKind::Della) {
+      keepProbs[t].resize(n);
+      DeltaView dv;
+      dv.hasBase = true;
+      dv.base = spec.base;
+      dv.ft = m.tensor;
+      dellaKeepProbabilities(dv, m.sparsify, keepProbs[t].data());
+      tile.keepProb = keepProbs[t].data();
+    }
     if (m.sparsify.kind == SparsifyKind::Bands && m.sparsify.rules.rows > 0) rowLengths[t] = n / m.sparsify.rules.rows;
     divisorAll = divisorAll + tile.weight;
   }

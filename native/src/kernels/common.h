@@ -47,5 +47,9 @@ inline void checkDelta(const DeltaView& in, const char* what) {
                                 " elements but ft has " + std::to_string(in.ft.n));
 }
 
+// DELLA (kernels.h, kind Della): p[i] = the keep probability of element i of δ, n floats.
+// The spec must have passed checkDella.
+void dellaKeepProbabilities(const DeltaView& in, const SparsifySpec& sp, float* p);
+
 }  // namespace detail
 }  // namespace dppa

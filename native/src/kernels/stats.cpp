@@ -138,10 +138,17 @@ SparsifyStatsResult sparsifyStats(const DeltaView& in, const SparsifySpec& sp) {
   const double keepBelow = std::ldexp(sp.density, 24);  // u < d  <=>  (word >> 8) < d·2^24
   std::vector<double> sumAll(reduceTileCount(n), 0.0), sumKept(reduceTileCount(n), 0.0);
   std::vector<uint64_t> keptCounts(reduceTileCount(n), 0);
+  const bool della = sp.kind == SparsifyKind::Della;
+  std::vector<float> keepProb;
+  if (della) {
+    checkDella(sp, n, "sparsifyStats");
+    keepProb.resize(n);
+    dellaKeepProbabilities(in, sp, keepProb.data());
+  }
   forEachDeltaTile(in, [&](unsigned, size_t tile, size_t start, size_t count, const float* d) {
     float* keptAbs = simd::threadScratch(simd::ScratchSlot::KernelC, 2 * count);
     uint32_t* words = reinterpret_cast<uint32_t*>(keptAbs + count);
-    if (sp.kind == SparsifyKind::Random) ops.philoxWords(sp.stream, start, count, words);
+    if (sp.kind == SparsifyKind::Random || della) ops.philoxWords(sp.stream, start, count, words);
     uint64_t kept = 0;
     for (size_t j = 0; j < count; ++j) {
       const size_t i = start + j;
@@ -158,6 +165,8 @@ SparsifyStatsResult sparsifyStats(const DeltaView& in, const SparsifySpec& sp) {
         }
       } else if (sp.kind == SparsifyKind::Random) {
         keep = double(words[j] >> 8) < keepBelow;
+      } else if (della) {
+        keep = float(words[j] >> 8) * 0x1p-24f < keepProb[i];
       }
       kept += keep ? 1 : 0;
       // A dropped element adds +0.0, which leaves every lane sum unchanged.

@@ -161,7 +161,7 @@ static void philoxWordsTile(const RandomStream& stream, uint64_t start, size_t c
 // In place: w[j] holds decode(ft)[j] on entry and W_t[j] = f(weight)·sparsify(δ)[j] on exit.
 template <class T>
 static void weightedRange(const MergeTileModel& model, const TileBands& bands, const float* base, float* w,
-                          const uint32_t* words, size_t begin, size_t end) {
+                          const uint32_t* words, const float* prob, size_t begin, size_t end) {
   const typename T::F weight = T::set1F(model.weight);
   switch (model.kind) {
     case SparsifyKind::Dense: {
@@ -199,6 +199,18 @@ static void weightedRange(const MergeTileModel& model, const TileBands& bands, c
         const typename T::F d = T::sub(T::loadF(w + j), T::loadF(base + j));
         const typename T::M keep = T::ltS(T::shiftRight(T::loadI(words + j), 8), keepBelow);
         T::storeF(w + j, T::mul(weight, T::select(keep, T::mul(rescale, d), T::zeroF())));
+      }
+      break;
+    }
+    case SparsifyKind::Della: {
+      // u = (word >> 8)·2^-24 is exact in float32; kept when u < p.
+      const typename T::F unit = T::set1F(0x1p-24f);
+      for (size_t j = begin; j < end; j += T::W) {
+        const typename T::F d = T::sub(T::loadF(w + j), T::loadF(base + j));
+        const typename T::F p = T::loadF(prob + j);
+        const typename T::F u = T::mul(T::floatFromInt(T::shiftRight(T::loadI(words + j), 8)), unit);
+        const typename T::F value = model.divideByProb ? T::div(d, p) : d;
+        T::storeF(w + j, T::mul(weight, T::select(T::ltF(u, p), value, T::zeroF())));
       }
       break;
     }
@@ -266,9 +278,11 @@ static void mergeTile(const MergeTileJob& job, const TileBands* bands, size_t st
     float* w = weighted + t * kMergeTile;
     decodeTile(model.dtype, model.data, start, count, w);
     nonFinite[t + 1] += countNonFiniteTile(w, count);
-    if (model.kind == SparsifyKind::Random) philoxWordsTile(model.stream, start, count, words);
-    weightedRange<V>(model, bands[t], base, w, words, 0, split);
-    weightedRange<S>(model, bands[t], base, w, words, split, count);
+    if (model.kind == SparsifyKind::Random || model.kind == SparsifyKind::Della)
+      philoxWordsTile(model.stream, start, count, words);
+    const float* prob = model.kind == SparsifyKind::Della ? model.keepProb + start : nullptr;
+    weightedRange<V>(model, bands[t], base, w, words, prob, 0, split);
+    weightedRange<S>(model, bands[t], base, w, words, prob, split, count);
   }
   combineRange<V>(job, base, weighted, result, 0, split);
   combineRange<S>(job, base, weighted, result, split, count);

@@ -38,7 +38,9 @@ struct MergeTileModel {
   float factor;       // dense
   float rescale;      // random
   uint32_t keepBelow; // random: kept when (word >> 8) < keepBelow, i.e. u < density
-  RandomStream stream;
+  RandomStream stream;  // random, della
+  const float* keepProb;  // della: p of every element of the tensor (flat index)
+  bool divideByProb;      // della: value = δ / p when kept (else δ)
 };
 
 struct MergeTileJob {

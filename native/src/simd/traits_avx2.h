@@ -33,6 +33,7 @@ struct Avx2Traits {
   static I absBits(F x) { return _mm256_and_si256(bitsOf(x), _mm256_set1_epi32(0x7FFFFFFF)); }
   static F absF(F x) { return floatOf(absBits(x)); }
   static I addI(I a, I b) { return _mm256_add_epi32(a, b); }
+  static F floatFromInt(I a) { return _mm256_cvtepi32_ps(a); }  // exact below 2^24
   static I shiftRight(I a, int s) { return _mm256_srli_epi32(a, s); }
   static M gtF(F a, F b) { return _mm256_cmp_ps(a, b, _CMP_GT_OQ); }
   static M ltF(F a, F b) { return _mm256_cmp_ps(a, b, _CMP_LT_OQ); }

@@ -34,6 +34,7 @@ struct Avx512Traits {
   static I absBits(F x) { return _mm512_and_si512(bitsOf(x), _mm512_set1_epi32(0x7FFFFFFF)); }
   static F absF(F x) { return floatOf(absBits(x)); }
   static I addI(I a, I b) { return _mm512_add_epi32(a, b); }
+  static F floatFromInt(I a) { return _mm512_cvtepi32_ps(a); }  // exact below 2^24
   static I shiftRight(I a, int s) { return _mm512_srli_epi32(a, unsigned(s)); }
   static M gtF(F a, F b) { return _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ); }
   static M ltF(F a, F b) { return _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ); }

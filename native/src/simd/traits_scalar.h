@@ -33,6 +33,7 @@ struct ScalarTraits {
   static I absBits(F x) { return bitsOf(x) & 0x7FFFFFFFu; }
   static F absF(F x) { return floatOf(absBits(x)); }
   static I addI(I a, I b) { return a + b; }
+  static F floatFromInt(I a) { return float(int32_t(a)); }  // exact below 2^24
   static I shiftRight(I a, int s) { return a >> s; }
   static M gtF(F a, F b) { return a > b; }
   static M ltF(F a, F b) { return a < b; }
