@@ -169,6 +169,9 @@ class Impl final : public CudaMerger {
     try {
       CK(cudaSetDevice(dev_));
       if (!probeDevice(dev_, &name_)) return name_;
+      int smemOptin = 0;
+      CK(cudaDeviceGetAttribute(&smemOptin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev_));
+      if (smemOptin < 128 * 1024) hi16Shared_ = false;  // e.g. sm_86/89: 99 KiB per block
       for (auto& s : slots_) CK(cudaStreamCreateWithFlags(&s.s, cudaStreamNonBlocking));
       CK(cudaMalloc(&dCounts_, sizeof(unsigned long long) * 64));
       CK(cudaMalloc(&dHist_, sizeof(unsigned long long) * DPPA_CUDA_MAX_BANDS * 65536));

@@ -625,6 +625,14 @@ int main(int argc, char** argv) {
     for (auto& s : sizes) checkAll(*m, s.n, s.rows, label, rng);
   }
   m->setChunkElements(0);
+  {
+    // Selection's first pass with global atomics instead of shared-memory histograms.
+    setenv("DPPA_CUDA_HIST", "global", 1);
+    auto m2 = CudaMerger::create(0, &why);
+    unsetenv("DPPA_CUDA_HIST");
+    if (m2)
+      for (auto& s : sizes) checkAll(*m2, s.n, s.rows, "auto, global-atomic histogram", rng);
+  }
   if (verbose) {
     printTable(gRows, "selftest: CUDA vs the C++ reference (bit-identical required)");
   } else {
@@ -657,7 +665,7 @@ int main(int argc, char** argv) {
       }
       g.size.clear();
       for (auto& v : seen) g.size += (g.size.empty() ? "" : ",") + v;
-      g.chunk = "auto,4096";
+      g.chunk = "auto,4096,auto+global-hist";
     }
     printTable(grouped, "selftest: CUDA vs the C++ reference, bit-identical (matched/cases; --verbose for every case)");
   }
