@@ -78,6 +78,7 @@ function check(name: string, jsonPath: string, value: number | null, op: '>=' | 
 export async function runBench(options: BenchOptions, log: (line: string) => void = console.log): Promise<Record<string, unknown>> {
   const started = Date.now();
   const nat = native();
+  const machineInfo = machine(nat);
   const preset = options.quick ? PRESETS.quick : PRESETS.full;
   const headlineThreads = Math.min(2, Math.max(...options.threads));
   log(`dppa speed benchmark (${options.quick ? 'quick' : 'full'}) on ${os.cpus()[0]?.model}, ${os.cpus().length} cores; SIMD ${nat.simd.available.join('/')}`);
@@ -161,7 +162,7 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
     schema: 1,
     date: new Date().toISOString(),
     mode: options.quick ? 'quick' : 'full',
-    machine: machine(nat),
+    machine: machineInfo,
     headline: { threads: headlineThreads, simd: kr.default_simd },
     copy_gbps: headline.copy_gbps,
     copy_gbps_by_config: Object.fromEntries(kr.configs.map((c) => [`t${c.threads}_${c.simd}`, c.copy_gbps])),
