@@ -12,7 +12,7 @@
 # The table comes last. Exit status: non-zero on any build failure or mismatch.
 # Env: DPPA_CUDA_ARCH (e.g. 90; default: the GPU's compute capability, else "80;90"),
 #      BENCH_ELEMENTS (kernel tensor size, default 2^26), E2E_ELEMENTS (default 2^25),
-#      BUILD_DIR (default build-cuda-bench), JOBS.
+#      BUILD_DIR (default build-cuda-bench), JOBS, DPPA_NO_CMAKE=1 (build with nvcc directly).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD_DIR=${BUILD_DIR:-build-cuda-bench}
@@ -30,10 +30,27 @@ ARCH=${ARCH:-80;90}
 echo "== build (CUDA arch $ARCH, $JOBS jobs) =="
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null || true
 t0=$(date +%s)
-GEN=()
-command -v ninja >/dev/null 2>&1 && GEN=(-G Ninja)
-cmake -S native/src/cuda -B "$BUILD_DIR" "${GEN[@]}" -DCMAKE_BUILD_TYPE=Release "-DCMAKE_CUDA_ARCHITECTURES=$ARCH" >/dev/null
-cmake --build "$BUILD_DIR" -j "$JOBS"
+if [ -z "${DPPA_NO_CMAKE:-}" ] && command -v cmake >/dev/null 2>&1; then
+  GEN=()
+  command -v ninja >/dev/null 2>&1 && GEN=(-G Ninja)
+  cmake -S native/src/cuda -B "$BUILD_DIR" "${GEN[@]}" -DCMAKE_BUILD_TYPE=Release "-DCMAKE_CUDA_ARCHITECTURES=$ARCH" >/dev/null
+  cmake --build "$BUILD_DIR" -j "$JOBS"
+else
+  # No cmake: nvcc and c++ directly (no dppa_cuda_vs_cpu in this mode).
+  echo "cmake not found: building with nvcc directly"
+  mkdir -p "$BUILD_DIR"
+  GENCODE=()
+  for a in ${ARCH//;/ }; do GENCODE+=("-gencode=arch=compute_$a,code=[sm_$a,compute_$a]"); done
+  S=native/src/cuda
+  c++ -std=c++17 -O2 -ffp-contract=off -I"$S" -c "$S/reference.cpp" -o "$BUILD_DIR/reference.o" &
+  c++ -std=c++17 -O2 -ffp-contract=off -I"$S" "$S/hostcheck.cpp" "$S/reference.cpp" -o "$BUILD_DIR/dppa_cuda_hostcheck" &
+  nvcc -std=c++17 -O3 -fmad=false "${GENCODE[@]}" -I"$S" -c "$S/kernels.cu" -o "$BUILD_DIR/kernels.o" &
+  nvcc -std=c++17 -O3 -fmad=false "${GENCODE[@]}" -I"$S" -c "$S/merger.cu" -o "$BUILD_DIR/merger.o" &
+  nvcc -std=c++17 -O3 -fmad=false "${GENCODE[@]}" -I"$S" -c "$S/selftest.cu" -o "$BUILD_DIR/selftest.o" &
+  wait
+  nvcc "${GENCODE[@]}" -cudart static "$BUILD_DIR/selftest.o" "$BUILD_DIR/kernels.o" "$BUILD_DIR/merger.o" \
+    "$BUILD_DIR/reference.o" -o "$BUILD_DIR/dppa_cuda_selftest"
+fi
 echo "build: $(( $(date +%s) - t0 )) s"
 rc=0
 echo "== device element functions on the host (decode/encode/Philox vs reference) =="
