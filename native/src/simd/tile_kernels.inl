@@ -148,8 +148,16 @@ static void absBitsTile(const float* x, size_t count, uint32_t* out) {
 static void philoxWordsTile(const RandomStream& stream, uint64_t start, size_t count, uint32_t* out) {
   uint64_t i = start;
   const uint64_t end = start + count;
+  const uint64_t perStep = 4 * uint64_t(V::W);
   while (i < end) {
     const uint64_t block = i / 4;
+    // V::W whole blocks at once when they fit and the low counter word does not wrap inside.
+    if (i % 4 == 0 && end - i >= perStep && uint32_t(block) <= 0xFFFFFFFFu - uint32_t(V::W - 1)) {
+      V::philoxBlocks(uint32_t(block), uint32_t(block >> 32), stream.streamLo, stream.streamHi, stream.seedLo,
+                      stream.seedHi, out + (i - start));
+      i += perStep;
+      continue;
+    }
     const Philox4x32Block words = philox4x32_10(uint32_t(block), uint32_t(block >> 32), stream.streamLo,
                                                 stream.streamHi, stream.seedLo, stream.seedHi);
     for (unsigned w = unsigned(i % 4); w < 4 && i < end; ++w, ++i) out[i - start] = words.word[w];

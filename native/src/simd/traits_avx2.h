@@ -98,6 +98,44 @@ struct Avx2Traits {
     const int hi = _mm256_movemask_pd(_mm256_cmp_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(a, 1)), t, _CMP_GT_OQ));
     return unsigned(__builtin_popcount(unsigned(lo | (hi << 4))));
   }
+
+  // Philox4x32-10 (philox.h) of the 8 blocks with counters (blockLo + lane, blockHi, c2, c3);
+  // blockLo + 7 must not wrap. Writes their 32 words in element order to out.
+  static void mulHiLo(__m256i a, __m256i k, __m256i& hi, __m256i& lo) {
+    const __m256i even = _mm256_mul_epu32(a, k);                      // lanes 0, 2, ...: 64-bit products
+    const __m256i odd = _mm256_mul_epu32(_mm256_srli_epi64(a, 32), k);  // lanes 1, 3, ...
+    hi = _mm256_blend_epi32(_mm256_srli_epi64(even, 32), odd, 0xAA);
+    lo = _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
+  }
+  static void philoxBlocks(uint32_t blockLo, uint32_t blockHi, uint32_t c2, uint32_t c3, uint32_t k0, uint32_t k1,
+                           uint32_t* out) {
+    __m256i x0 = _mm256_add_epi32(_mm256_set1_epi32(int32_t(blockLo)), iota());
+    __m256i x1 = _mm256_set1_epi32(int32_t(blockHi));
+    __m256i x2 = _mm256_set1_epi32(int32_t(c2));
+    __m256i x3 = _mm256_set1_epi32(int32_t(c3));
+    const __m256i mul0 = _mm256_set1_epi32(int32_t(0xD2511F53u)), mul1 = _mm256_set1_epi32(int32_t(0xCD9E8D57u));
+    for (int round = 0; round < 10; ++round) {
+      __m256i hi0, lo0, hi1, lo1;
+      mulHiLo(x0, mul0, hi0, lo0);
+      mulHiLo(x2, mul1, hi1, lo1);
+      x0 = _mm256_xor_si256(_mm256_xor_si256(hi1, x1), _mm256_set1_epi32(int32_t(k0)));
+      x1 = lo1;
+      x2 = _mm256_xor_si256(_mm256_xor_si256(hi0, x3), _mm256_set1_epi32(int32_t(k1)));
+      x3 = lo0;
+      k0 += 0x9E3779B9u;
+      k1 += 0xBB67AE85u;
+    }
+    // 4 × 8 -> 8 × 4: within each 128-bit half H, b_j holds block 4H + j's four words.
+    const __m256i t0 = _mm256_unpacklo_epi32(x0, x1), t1 = _mm256_unpackhi_epi32(x0, x1);
+    const __m256i t2 = _mm256_unpacklo_epi32(x2, x3), t3 = _mm256_unpackhi_epi32(x2, x3);
+    const __m256i b0 = _mm256_unpacklo_epi64(t0, t2), b1 = _mm256_unpackhi_epi64(t0, t2);
+    const __m256i b2 = _mm256_unpacklo_epi64(t1, t3), b3 = _mm256_unpackhi_epi64(t1, t3);
+    __m256i* o = reinterpret_cast<__m256i*>(out);
+    _mm256_storeu_si256(o, _mm256_permute2x128_si256(b0, b1, 0x20));      // blocks 0, 1
+    _mm256_storeu_si256(o + 1, _mm256_permute2x128_si256(b2, b3, 0x20));  // blocks 2, 3
+    _mm256_storeu_si256(o + 2, _mm256_permute2x128_si256(b0, b1, 0x31));  // blocks 4, 5
+    _mm256_storeu_si256(o + 3, _mm256_permute2x128_si256(b2, b3, 0x31));  // blocks 6, 7
+  }
 };
 
 }  // namespace

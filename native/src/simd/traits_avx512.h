@@ -92,6 +92,47 @@ struct Avx512Traits {
     const unsigned hi = _mm512_cmp_pd_mask(_mm512_cvtps_pd(_mm512_extractf32x8_ps(a, 1)), t, _CMP_GT_OQ);
     return unsigned(__builtin_popcount(lo | (hi << 8)));
   }
+
+  // Philox4x32-10 (philox.h) of the 16 blocks with counters (blockLo + lane, blockHi, c2, c3);
+  // blockLo + 15 must not wrap. Writes their 64 words in element order to out.
+  static void mulHiLo(__m512i a, __m512i k, __m512i& hi, __m512i& lo) {
+    const __m512i even = _mm512_mul_epu32(a, k);                      // lanes 0, 2, ...: 64-bit products
+    const __m512i odd = _mm512_mul_epu32(_mm512_srli_epi64(a, 32), k);  // lanes 1, 3, ...
+    hi = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(even, 32), odd);
+    lo = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
+  }
+  static void philoxBlocks(uint32_t blockLo, uint32_t blockHi, uint32_t c2, uint32_t c3, uint32_t k0, uint32_t k1,
+                           uint32_t* out) {
+    __m512i x0 = _mm512_add_epi32(_mm512_set1_epi32(int32_t(blockLo)), iota());
+    __m512i x1 = _mm512_set1_epi32(int32_t(blockHi));
+    __m512i x2 = _mm512_set1_epi32(int32_t(c2));
+    __m512i x3 = _mm512_set1_epi32(int32_t(c3));
+    const __m512i mul0 = _mm512_set1_epi32(int32_t(0xD2511F53u)), mul1 = _mm512_set1_epi32(int32_t(0xCD9E8D57u));
+    for (int round = 0; round < 10; ++round) {
+      __m512i hi0, lo0, hi1, lo1;
+      mulHiLo(x0, mul0, hi0, lo0);
+      mulHiLo(x2, mul1, hi1, lo1);
+      x0 = _mm512_xor_si512(_mm512_xor_si512(hi1, x1), _mm512_set1_epi32(int32_t(k0)));
+      x1 = lo1;
+      x2 = _mm512_xor_si512(_mm512_xor_si512(hi0, x3), _mm512_set1_epi32(int32_t(k1)));
+      x3 = lo0;
+      k0 += 0x9E3779B9u;
+      k1 += 0xBB67AE85u;
+    }
+    // 4 × 16 -> 16 × 4: within each 128-bit lane L, b_j holds block 4L + j's four words.
+    const __m512i t0 = _mm512_unpacklo_epi32(x0, x1), t1 = _mm512_unpackhi_epi32(x0, x1);
+    const __m512i t2 = _mm512_unpacklo_epi32(x2, x3), t3 = _mm512_unpackhi_epi32(x2, x3);
+    const __m512i b0 = _mm512_unpacklo_epi64(t0, t2), b1 = _mm512_unpackhi_epi64(t0, t2);
+    const __m512i b2 = _mm512_unpacklo_epi64(t1, t3), b3 = _mm512_unpackhi_epi64(t1, t3);
+    // Gather 128-bit lane L of b0..b3 into one vector: blocks 4L..4L+3 = words 16L..16L+15.
+    const __m512i lo01 = _mm512_shuffle_i32x4(b0, b1, 0x44), hi01 = _mm512_shuffle_i32x4(b0, b1, 0xEE);  // L0,L1 | L2,L3
+    const __m512i lo23 = _mm512_shuffle_i32x4(b2, b3, 0x44), hi23 = _mm512_shuffle_i32x4(b2, b3, 0xEE);
+    // lo01 = [b0.L0, b0.L1, b1.L0, b1.L1], lo23 = [b2.L0, b2.L1, b3.L0, b3.L1]
+    _mm512_storeu_si512(out, _mm512_shuffle_i32x4(lo01, lo23, 0x88));       // b0.L0 b1.L0 b2.L0 b3.L0
+    _mm512_storeu_si512(out + 16, _mm512_shuffle_i32x4(lo01, lo23, 0xDD));  // b0.L1 b1.L1 b2.L1 b3.L1
+    _mm512_storeu_si512(out + 32, _mm512_shuffle_i32x4(hi01, hi23, 0x88));
+    _mm512_storeu_si512(out + 48, _mm512_shuffle_i32x4(hi01, hi23, 0xDD));
+  }
 };
 
 }  // namespace

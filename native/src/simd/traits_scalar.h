@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "dppa/philox.h"
+
 // In an anonymous namespace: each ISA file gets its own copy, compiled with its own flags.
 // (Shared inline functions would be merged by the linker, and one compiled for AVX-512 could
 // end up running on the scalar path.)
@@ -126,6 +128,13 @@ struct ScalarTraits {
     const uint32_t half = 1u << (shift - 1);
     if (rest > half || (rest == half && (q & 1u))) ++q;
     return uint16_t(sign | q);
+  }
+
+  // Philox4x32-10 of the block with counter (blockLo, blockHi, c2, c3): its 4 words to out.
+  static void philoxBlocks(uint32_t blockLo, uint32_t blockHi, uint32_t c2, uint32_t c3, uint32_t k0, uint32_t k1,
+                           uint32_t* out) {
+    const dppa::Philox4x32Block b = dppa::philox4x32_10(blockLo, blockHi, c2, c3, k0, k1);
+    for (int w = 0; w < 4; ++w) out[w] = b.word[w];
   }
 };
 
