@@ -121,6 +121,36 @@ describe('41 methods against float64 references', function () {
     });
   });
 
+  it('della keeps by row rank with p = d − ε + 2ε·r̂, divides kept values by p', async () => {
+    const out = await run('della', {
+      merge_method: 'della_linear', base_model: './base',
+      models: [{ model: './ft0', parameters: { density: 0.4, epsilon: 0.1 } }, { model: './ft1', parameters: { density: 0.5, epsilon: 0.2, weight: 0.5 } }],
+      parameters: { seed: 3 },
+    });
+    const params = [{ d: 0.4, e: 0.1 }, { d: 0.5, e: 0.2 }];
+    const expected = perTensor(base, (name, b) => {
+      const rows = b.shape.length >= 2 ? b.shape[0] : 1;
+      const sparse = [0, 1].map((t) => {
+        const d = ref.delta(b.values, fts[t].get(name)!.values);
+        const m = d.length / rows;
+        const key = streamKey(`./ft${t}`, name);
+        const stream = { seedLo: 3, seedHi: 0, streamLo: key.lo, streamHi: key.hi };
+        const v = new Float64Array(d.length);
+        for (let r = 0; r < rows; r++) {
+          const idx = Array.from({ length: m }, (_, i) => r * m + i).sort((x, y) => Math.abs(d[x]) - Math.abs(d[y]) || x - y);
+          idx.forEach((i, rank) => {
+            const rhat = m === 1 ? 0.5 : rank / (m - 1);
+            const p = Math.fround(params[t].d - params[t].e + 2 * params[t].e * rhat);
+            v[i] = uniformRef(stream, i) < p ? Math.fround(d[i] / p) : 0;
+          });
+        }
+        return v;
+      });
+      return ref.combine(b.values, sparse, { weights: [1, 0.5], consensus: 'none', normalize: false, lambda: 1 });
+    });
+    assertClose(out, rounded(expected));
+  });
+
   it('breadcrumbs drops the top γ and the bottom, and γ = 0 drops no outliers', async () => {
     for (const gamma of [0.05, 0]) {
       const out = await run(`crumbs-${gamma}`, {

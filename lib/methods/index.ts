@@ -3,6 +3,8 @@ import { breadcrumbs } from './breadcrumbs';
 import { breadcrumbs_ties } from './breadcrumbs_ties';
 import { dare_linear } from './dare_linear';
 import { dare_ties } from './dare_ties';
+import { della } from './della';
+import { della_linear } from './della_linear';
 import { dppa } from './dppa';
 import { linear } from './linear';
 import { model_stock } from './model_stock';
@@ -19,6 +21,8 @@ export const methods: Record<string, MethodDefinition> = {
   dare_ties,
   breadcrumbs,
   breadcrumbs_ties,
+  della,
+  della_linear,
   dppa,
   linear,
   slerp,

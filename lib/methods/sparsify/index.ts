@@ -1,6 +1,7 @@
 /** The sparsifiers any combiner-based method can use (`sparsify:` in the config). */
 import type { Sparsify } from '../../binding';
 import type { ModelTensor, TensorWork } from '../recipe';
+import { dellaMagprune } from './della';
 import { dp } from './dp';
 import { magnitude } from './magnitude';
 import { magnitudeOutliers } from './magnitude-outliers';
@@ -15,6 +16,7 @@ export const sparsifiers: Record<string, Sparsifier> = {
   magnitude,
   random,
   magnitude_outliers: magnitudeOutliers,
+  della_magprune: dellaMagprune,
   dp,
   owl_layer: dp, // the same pruning; the statistics pass computes layer offsets only
 };
