@@ -151,6 +151,66 @@ describe('41 methods against float64 references', function () {
     assertClose(out, rounded(expected));
   });
 
+  for (const scope of ['tensor', 'model'] as const) {
+    it(`pcb (scope: ${scope}) follows the float64 reference: clip, balance, keep the top scores as weights`, async () => {
+      const ratio = 0.3;
+      const out = await run(`pcb-${scope}`, {
+        merge_method: 'pcb', base_model: './base', models: [{ model: './ft0' }, { model: './ft1' }, { model: './ft2' }],
+        parameters: { pcb_ratio: ratio, scope, lambda: 0.9 },
+      });
+      const names = [...base.keys()];
+      const groups = scope === 'tensor' ? names.map((n) => [n]) : [names];
+      const expected: ref.RefModel = new Map();
+      for (const group of groups) {
+        const deltas = fts.map((ft) => group.map((n) => ref.delta(base.get(n)!.values, ft.get(n)!.values)));
+        const flat = deltas.map((ds) => Float64Array.from(ds.flatMap((d) => Array.from(d))));
+        const quantile = (sorted: Float64Array, q: number) => {
+          const p = q * (sorted.length - 1), lo = Math.floor(p), hi = Math.ceil(p);
+          return sorted[lo] + (p - lo) * (sorted[hi] - sorted[lo]);
+        };
+        const clipped = flat.map((x) => {
+          const sorted = Float64Array.from(x).sort();
+          const [lo, hi] = [quantile(sorted, 0.0001), quantile(sorted, 0.9999)];
+          return x.map((v) => Math.min(hi, Math.max(lo, v)));
+        });
+        const n = clipped[0].length;
+        const score = clipped.map((x) => {
+          const abs = x.map(Math.abs);
+          const min = Math.min(...abs), max = Math.max(...abs);
+          return x.map((v, i) => {
+            const sum = clipped.reduce((s, c) => s + c[i], 0);
+            const norm = max > min ? (Math.abs(v) - min) / (max - min) : 0;
+            return Math.exp(3 * norm * norm) * Math.tanh(v * sum);
+          });
+        });
+        const weights = score.map((b) => {
+          const sorted = Float64Array.from(b).sort();
+          const threshold = sorted[n - Math.floor(ratio * n)];
+          const top = sorted[n - 1];
+          return b.map((v) => (v >= threshold ? (top > threshold ? (v - threshold) / (top - threshold) : 1) : 0));
+        });
+        let offset = 0;
+        for (const name of group) {
+          const b = base.get(name)!;
+          const start = offset;
+          expected.set(name, { shape: b.shape, values: b.values.map((v, i) => {
+            let num = 0, den = 0;
+            for (let t = 0; t < 3; t++) { num += weights[t][start + i] * clipped[t][start + i]; den += weights[t][start + i]; }
+            return v + 0.9 * (den > 0 ? num / den : 0);
+          }) });
+          offset += b.values.length;
+        }
+      }
+      let bad = 0, total = 0;
+      for (const [name, e] of expected) {
+        bad += ref.countBeyondUlp(out.get(name)!.values, e.values.map(ref.roundBf16));
+        total += e.values.length;
+      }
+      // Scores are float32 in the implementation: elements at the keep threshold may fall either way.
+      assert.ok(bad <= total * 0.002, `${bad} of ${total} beyond one bf16 ulp`);
+    });
+  }
+
   it('breadcrumbs drops the top γ and the bottom, and γ = 0 drops no outliers', async () => {
     for (const gamma of [0.05, 0]) {
       const out = await run(`crumbs-${gamma}`, {

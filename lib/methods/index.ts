@@ -9,6 +9,7 @@ import { dppa } from './dppa';
 import { linear } from './linear';
 import { model_stock } from './model_stock';
 import { passthrough } from './passthrough';
+import { pcb } from './pcb';
 import type { MethodDefinition } from './recipe';
 import { slerp } from './slerp';
 import { task_arithmetic } from './task_arithmetic';
@@ -28,4 +29,5 @@ export const methods: Record<string, MethodDefinition> = {
   slerp,
   model_stock,
   passthrough,
+  pcb,
 };

@@ -5,7 +5,8 @@
  */
 import type { BandRules, MergeResult, NativeBinding, OutputDType, TensorInput } from '../binding';
 import type { TensorRole } from '../plan/layers';
-import type { TensorPlan, TensorPlanContext } from '../plan/tensors';
+import type { MergePlan } from '../plan/plan';
+import type { PlannedTensor, TensorPlan, TensorPlanContext } from '../plan/tensors';
 import type { ModelScopeRule } from '../run/model-threshold';
 import type { DpOffsets } from './dp-densities';
 import type { MethodSchema } from './types';
@@ -50,7 +51,12 @@ export interface TensorWork {
   native: NativeBinding;
   /** Selections already made for these inputs (see sparsify/common.ts selectThresholds). */
   selectionCache?: Map<string, BandRules>;
+  /** What the method's own statistics pass returned (MethodDefinition.gatherStatistics). */
+  methodStatistics?: unknown;
 }
+
+/** A tensor's inputs, read afresh (for a method's own statistics pass). */
+export type ReadTensorInputs = (tensor: PlannedTensor) => Promise<{ base: TensorInput; models: TensorInput[] }>;
 
 /** Which model-wide statistics a method needs before its merge pass. */
 export type StatisticsNeed = 'dp' | 'owl' | 'model-threshold' | null;
@@ -60,6 +66,8 @@ export interface MethodDefinition {
   /** A base listed among `models` is merged as a model too (linear), not skipped. */
   includesBaseEntry?: boolean;
   statisticsNeeded(params: ParamSource): StatisticsNeed;
+  /** A model-wide statistics pass of the method's own (pcb's whole-model scope). */
+  gatherStatistics?(plan: MergePlan, read: ReadTensorInputs): Promise<unknown>;
   /** Methods whose output tensors are not the base's (passthrough slices) plan their own. */
   planTensors?(context: TensorPlanContext): TensorPlan;
   mergeTensor(work: TensorWork): Promise<MergeResult>;

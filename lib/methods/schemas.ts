@@ -273,16 +273,19 @@ export const methodSchemas: Record<string, MethodSchema> = {
   },
   pcb: {
     name: 'pcb',
-    summary: 'PCB merging: parameter competition balancing of the task vectors.',
+    summary: 'PCB merging: clip, balance each task vector within itself and against the others, keep the top scores as weights.',
     needsBase: true,
     minModels: 2,
     params: [
-      density(undefined, 'global'),
-      weight('global'),
       {
         name: 'pcb_ratio', kind: 'number', scope: 'global', default: 0.1, min: 0, max: 1,
-        help: 'PCB: ratio of parameters dropped by the intra/inter balancing step.',
+        help: 'PCB: the fraction of each task vector kept, by its balanced score.',
       },
+      {
+        name: 'scope', kind: 'string', scope: 'global', default: 'model', choices: ['model', 'tensor'],
+        help: 'PCB: statistics (quantiles, min/max, top scores) over the whole model (the paper) or per tensor.',
+      },
+      lambda,
     ],
   },
   passthrough: {
@@ -302,7 +305,6 @@ export const methodSchemas: Record<string, MethodSchema> = {
 /** Parameters that have no default and must be given (per model or globally). */
 export const requiredParams: Record<string, string[]> = {
   slerp: ['t'],
-  pcb: ['density'],
 };
 
 export const methodNames: string[] = Object.keys(methodSchemas);

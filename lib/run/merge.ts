@@ -48,6 +48,7 @@ export interface RunSummary {
 interface ModelStatistics {
   dpOffsets: (DpOffsets | undefined)[];
   modelScopes: (Map<string, ModelScopeRule> | undefined)[];
+  methodStatistics?: unknown;
   selections?: Map<string, BandRules>;
 }
 
@@ -67,15 +68,16 @@ function inputByteLength(plan: MergePlan, tensor: PlannedTensor, input: number):
   return source.tensors.get(tensor.name)!.byteLength;
 }
 
-async function readInputs(plan: MergePlan, tensor: PlannedTensor, slot: BufferSlot): Promise<TensorInputs> {
+/** Read a tensor's inputs into a slot's buffers, or into fresh ones without a slot. */
+async function readInputs(plan: MergePlan, tensor: PlannedTensor, slot: BufferSlot | undefined): Promise<TensorInputs> {
   if (tensor.copyFrom) {
     const { model, name } = tensor.copyFrom;
     const source = model === 'base' ? plan.base : plan.models[model].source;
-    return { base: await source.read(name, slot.input(0)), models: [] };
+    return { base: await source.read(name, slot?.input(0)), models: [] };
   }
   const [base, ...models] = await Promise.all([
-    plan.base.read(tensor.name, slot.input(0)),
-    ...plan.models.map((m, i) => m.source.read(tensor.name, slot.input(i + 1))),
+    plan.base.read(tensor.name, slot?.input(0)),
+    ...plan.models.map((m, i) => m.source.read(tensor.name, slot?.input(i + 1))),
   ]);
   return { base, models };
 }
@@ -122,6 +124,7 @@ async function mergeOne(
     outDtype: tensor.outDtype,
     native: plan.native,
     selectionCache: statistics.selections,
+    methodStatistics: statistics.methodStatistics,
   };
   const result = await plan.method.mergeTensor(work);
   if (!allowNonfinite) {
@@ -198,6 +201,14 @@ export async function runMerge(plan: MergePlan, outDir: string, options: RunOpti
     const dpOffsets = options.reuse?.dpOffsets ?? (await gatherDpOffsets(plan, { signal: options.signal, progress, allowNonfinite, budget }));
     if (options.reuse) options.reuse.dpOffsets = dpOffsets;
     const modelScopes = await gatherModelThresholds(plan, { signal: options.signal, progress });
+    const methodStatistics = await plan.method.gatherStatistics?.(plan, async (t) => {
+      checkAborted(options.signal);
+      const inputs = await readInputs(plan, t, undefined);
+      return {
+        base: { data: inputs.base, dtype: t.inputDtypes.base },
+        models: inputs.models.map((data, i) => ({ data, dtype: t.inputDtypes.models[i] })),
+      };
+    });
 
     progress.start('merge', plan.tensors.length);
     const tensors = plan.tensors;
@@ -214,7 +225,7 @@ export async function runMerge(plan: MergePlan, outDir: string, options: RunOpti
         pendingRead = readInputs(plan, tensors[i + 1], slotOf(i + 1));
         pendingRead.catch(() => undefined);
       }
-      const statistics = { dpOffsets, modelScopes, selections: options.reuse?.selections };
+      const statistics = { dpOffsets, modelScopes, methodStatistics, selections: options.reuse?.selections };
       const out = await mergeOne(plan, tensors[i], inputs, slotOf(i).out(tensors[i].outputBytes), statistics, allowNonfinite);
       pendingWrite = writer.writeTensor(tensors[i].name, out);
       pendingWrite.catch(() => undefined);

@@ -1,0 +1,228 @@
+/**
+ * `pcb` — PCB-Merging (Parameter Competition Balancing, arXiv 2410.02396).
+ *
+ * Each task vector τ_t = δ_t is first clipped at its 0.01% / 99.99% quantiles. Then
+ *   intra-balance  E_t = exp(N · minmax(|τ_t|)²)       (N tasks; minmax over the scope)
+ *   inter-balance  C_t = tanh(τ_t ⊙ Σ_s τ_s)
+ *   score          B_t = E_t ⊙ C_t
+ * the top `pcb_ratio` of B_t per task is kept and min-max normalised to weights W_t in [0, 1]
+ * (the rest weigh 0), and the merge is θ₀ + λ · Σ_t W_t ⊙ τ_t / Σ_t W_t (0 where Σ W = 0).
+ *
+ * The scope of the quantiles, min/max and top-k is the whole model (as the paper; a
+ * statistics pass of five streaming passes computes six numbers per task) or one tensor
+ * (`scope: tensor`, the same passes in memory). Order statistics are exact: a radix
+ * histogram of the float bits mapped to monotone integers, refined inside the chosen bins —
+ * never a sort. δ is decoded by the native core; the element-wise scores run in JS.
+ */
+import type { NativeBinding, TensorInput } from '../binding';
+import { DppaError } from '../errors';
+import type { MethodDefinition, TensorWork } from './recipe';
+import { methodSchemas } from './schemas';
+
+/** What the scope's statistics give each task. */
+export interface PcbTaskStatistics {
+  clipLow: number;
+  clipHigh: number;
+  absMin: number;
+  absMax: number;
+  /** Scores >= this are kept; Infinity keeps none. */
+  scoreThreshold: number;
+  scoreMax: number;
+}
+
+/** A source of every task's δ, one chunk (tensor) at a time: the scope. */
+export type DeltaChunks = (visit: (deltas: Float32Array[]) => void | Promise<void>) => Promise<void>;
+
+const CLIP_LOW = 0.0001;
+const CLIP_HIGH = 0.9999;
+
+/** float32 bits → an unsigned key that orders like the float (negatives below positives). */
+function orderKey(bits: number): number {
+  return (bits & 0x80000000 ? ~bits : bits | 0x80000000) >>> 0;
+}
+const keyScratch = new Uint32Array(1);
+const keyFloat = new Float32Array(keyScratch.buffer);
+function fromOrderKey(key: number): number {
+  keyScratch[0] = key & 0x80000000 ? key & 0x7fffffff : ~key;
+  return keyFloat[0];
+}
+
+/**
+ * Exact order statistics (0-based ascending ranks) of a multiset streamed twice: `add` every
+ * chunk, `refine` with the ranks wanted, `add` every chunk again, then `value(rank)`.
+ */
+class OrderStatistics {
+  count = 0;
+  private readonly high = new Float64Array(65536);
+  private readonly wanted = new Map<number, { below: number; low: Float64Array }>();
+  private refining = false;
+
+  add(values: Float32Array): void {
+    const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
+    if (!this.refining) {
+      for (let i = 0; i < bits.length; i++) this.high[orderKey(bits[i]) >>> 16]++;
+      this.count += bits.length;
+      return;
+    }
+    for (let i = 0; i < bits.length; i++) {
+      const key = orderKey(bits[i]);
+      const bin = this.wanted.get(key >>> 16);
+      if (bin) bin.low[key & 0xffff]++;
+    }
+  }
+
+  refine(ranks: number[]): void {
+    for (const rank of ranks) {
+      let below = 0;
+      for (let bin = 0; bin < 65536; bin++) {
+        if (below + this.high[bin] > rank) {
+          if (!this.wanted.has(bin)) this.wanted.set(bin, { below, low: new Float64Array(65536) });
+          break;
+        }
+        below += this.high[bin];
+      }
+    }
+    this.refining = true;
+  }
+
+  value(rank: number): number {
+    for (const [bin, { below, low }] of this.wanted) {
+      if (rank < below || rank >= below + this.high[bin]) continue;
+      let seen = below;
+      for (let b = 0; b < 65536; b++) {
+        seen += low[b];
+        if (seen > rank) return fromOrderKey(bin * 65536 + b);
+      }
+    }
+    throw new DppaError('E_ARGUMENT', `order statistic ${rank} was not refined`);
+  }
+}
+
+/** Linear interpolation between order statistics, as torch.quantile. */
+function quantileRanks(n: number, q: number): [number, number, number] {
+  const position = q * (n - 1);
+  return [Math.floor(position), Math.ceil(position), position - Math.floor(position)];
+}
+
+function clip(x: number, low: number, high: number): number {
+  return x < low ? low : x > high ? high : x;
+}
+
+/** The scores B_t of one chunk, for every task, given the clipping and min/max statistics. */
+function scores(deltas: Float32Array[], stats: PcbTaskStatistics[]): { clipped: Float32Array[]; score: Float32Array[] } {
+  const tasks = deltas.length;
+  const n = deltas[0].length;
+  const clipped = deltas.map((d, t) => d.map((x) => clip(x, stats[t].clipLow, stats[t].clipHigh)));
+  const score = deltas.map(() => new Float32Array(n));
+  for (let i = 0; i < n; i++) {
+    let sum = 0;
+    for (let t = 0; t < tasks; t++) sum += clipped[t][i];
+    for (let t = 0; t < tasks; t++) {
+      const s = stats[t];
+      const range = s.absMax - s.absMin;
+      const normalized = range > 0 ? (Math.abs(clipped[t][i]) - s.absMin) / range : 0;
+      score[t][i] = Math.exp(tasks * normalized * normalized) * Math.tanh(clipped[t][i] * sum);
+    }
+  }
+  return { clipped, score };
+}
+
+/** Five streaming passes over the scope: clip quantiles, |τ| min/max, then the score threshold. */
+export async function pcbStatistics(chunks: DeltaChunks, tasks: number, ratio: number): Promise<PcbTaskStatistics[]> {
+  const deltaOrder = Array.from({ length: tasks }, () => new OrderStatistics());
+  await chunks((deltas) => deltas.forEach((d, t) => deltaOrder[t].add(d)));
+  const ranks = deltaOrder.map((o) => [quantileRanks(o.count, CLIP_LOW), quantileRanks(o.count, CLIP_HIGH)]);
+  deltaOrder.forEach((o, t) => o.refine(ranks[t].flatMap(([a, b]) => [a, b])));
+  await chunks((deltas) => deltas.forEach((d, t) => deltaOrder[t].add(d)));
+
+  const stats: PcbTaskStatistics[] = deltaOrder.map((o, t) => {
+    const [low, high] = ranks[t].map(([a, b, f]) => (o.count === 0 ? 0 : o.value(a) + f * (o.value(b) - o.value(a))));
+    return { clipLow: low, clipHigh: high, absMin: Infinity, absMax: 0, scoreThreshold: Infinity, scoreMax: -Infinity };
+  });
+  await chunks((deltas) =>
+    deltas.forEach((d, t) => {
+      for (const x of d) {
+        const a = Math.abs(clip(x, stats[t].clipLow, stats[t].clipHigh));
+        if (a < stats[t].absMin) stats[t].absMin = a;
+        if (a > stats[t].absMax) stats[t].absMax = a;
+      }
+    }),
+  );
+
+  const scoreOrder = Array.from({ length: tasks }, () => new OrderStatistics());
+  const visitScores = (deltas: Float32Array[]) => {
+    const { score } = scores(deltas, stats);
+    score.forEach((s, t) => {
+      scoreOrder[t].add(s);
+      for (const x of s) if (x > stats[t].scoreMax) stats[t].scoreMax = x;
+    });
+  };
+  await chunks(visitScores);
+  const keepRanks = scoreOrder.map((o) => {
+    const keep = Math.floor(ratio * o.count);
+    return keep === 0 ? -1 : o.count - keep; // ascending rank of the smallest kept score
+  });
+  scoreOrder.forEach((o, t) => o.refine(keepRanks[t] >= 0 ? [keepRanks[t]] : []));
+  await chunks(visitScores);
+  scoreOrder.forEach((o, t) => {
+    stats[t].scoreThreshold = keepRanks[t] >= 0 ? o.value(keepRanks[t]) : Infinity;
+  });
+  return stats;
+}
+
+/** θ₀ + λ · Σ W_t τ_t / Σ W_t for one tensor, as float32 values. */
+export function pcbMergeChunk(deltas: Float32Array[], stats: PcbTaskStatistics[]): Float32Array {
+  const { clipped, score } = scores(deltas, stats);
+  const n = deltas[0].length;
+  const merged = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    let weighted = 0, total = 0;
+    for (let t = 0; t < deltas.length; t++) {
+      const s = stats[t];
+      if (!(score[t][i] >= s.scoreThreshold)) continue;
+      const range = s.scoreMax - s.scoreThreshold;
+      const w = range > 0 ? (score[t][i] - s.scoreThreshold) / range : 1;
+      weighted += w * clipped[t][i];
+      total += w;
+    }
+    merged[i] = total > 0 ? weighted / total : 0;
+  }
+  return merged;
+}
+
+async function decodeDeltas(native: NativeBinding, base: TensorInput, models: TensorInput[], n: number): Promise<Float32Array[]> {
+  return Promise.all(
+    models.map(async (ft) => {
+      const out = new Float32Array(n);
+      await native.delta({ base, ft }, out);
+      return out;
+    }),
+  );
+}
+
+export const pcb: MethodDefinition = {
+  schema: methodSchemas.pcb,
+  statisticsNeeded: () => null,
+  async gatherStatistics(plan, read) {
+    if (plan.params(null, null).string('scope') !== 'model') return undefined;
+    const tasks = plan.models.length;
+    const chunks: DeltaChunks = async (visit) => {
+      for (const t of plan.tensors) {
+        if (t.action !== 'merge') continue;
+        const inputs = await read(t);
+        await visit(await decodeDeltas(plan.native, inputs.base, inputs.models, t.numel));
+      }
+    };
+    return pcbStatistics(chunks, tasks, plan.params(null, null).number('pcb_ratio'));
+  },
+  async mergeTensor(work: TensorWork) {
+    const n = work.tensor.numel;
+    const deltas = await decodeDeltas(work.native, work.base, work.models.map((m) => m.input), n);
+    const stats = (work.methodStatistics as PcbTaskStatistics[] | undefined) ??
+      (await pcbStatistics(async (visit) => visit(deltas), deltas.length, work.params.number('pcb_ratio')));
+    const merged = pcbMergeChunk(deltas, stats);
+    const mergedInput = { data: new Uint8Array(merged.buffer, merged.byteOffset, merged.byteLength), dtype: 'F32' as const };
+    const result = await work.native.linearCombine([work.base, mergedInput], Float64Array.of(1, work.params.number('lambda')), work.out, work.outDtype);
+    return { nonFinite: Float64Array.of(result.nonFinite[0], ...deltas.map((d) => d.filter((x) => !Number.isFinite(x)).length)) };
+  },
+};
