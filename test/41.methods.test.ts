@@ -6,7 +6,7 @@
 import { strict as assert } from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
-import { merge } from '../lib/index';
+import { merge, plan } from '../lib/index';
 import { orderTensorNames } from '../lib/plan/layers';
 import { streamKey } from '../lib/rng';
 import { writeLlamaFamily } from '../lib/synth/llama';
@@ -387,6 +387,8 @@ describe('41 methods: mergekit-format configs run as written', function () {
     for (const file of fs.readdirSync(fixtures).filter((f) => f.endsWith('.yml'))) {
       fs.copyFileSync(path.join(fixtures, file), path.join(dir, file));
       const out = path.join(dir, `out-${file}`);
+      const report = await plan(path.join(dir, file));
+      assert.ok(report.tensors > 0 && report.bytesToRead > 0, `plan of ${file}`);
       await merge(path.join(dir, file), out);
       assert.ok(fs.existsSync(path.join(out, 'config.json')), file);
       ran.push(file);
