@@ -51,7 +51,7 @@ function setupSection(r: BenchResults): string {
   const s = r.meta.settings;
   const a = s.arch;
   const spec = (t: Settings['pretrain']) =>
-    `${t.epochs} epoch(s) over ${t.maxExamples ? `${t.maxExamples} examples per task` : 'the full training split'}, Adam lr ${t.lr} (cosine decay), batch ${t.batch}`;
+    `${t.epochs} epoch(s) over ${t.maxExamples ? `${t.maxExamples} examples per task` : 'the full training split'}, ${t.optimizer === 'adam' ? 'Adam' : 'SGD with momentum 0.9'} lr ${t.lr} (cosine decay), batch ${t.batch}`;
   return [
     `Mode **${r.meta.mode}**, ${(r.meta.seconds / 60).toFixed(1)} min on ${r.meta.cpus} (Node ${r.meta.node}), ${r.meta.date}.`,
     '',

@@ -18,8 +18,10 @@ export interface Settings {
    * starting point (≈ 90% on MNIST), like a pre-trained model before instruction tuning.
    */
   pretrain: TrainSpec;
-  /** Light: one epoch at a small rate (small deltas; the regime where DARE is known to work). */
-  /** Heavy: several epochs at a large rate (large deltas; where the DPPA paper says DARE fails). */
+  /**
+   * Light: one epoch at a small rate (small deltas; the regime where DARE is known to work).
+   * Heavy: several epochs at a 10× rate (large deltas; where the DPPA paper says DARE fails).
+   */
   finetune: Record<Regime, TrainSpec>;
   /** Densities of the pruning table. */
   densities: number[];
@@ -37,12 +39,12 @@ export function makeSettings(quick: boolean): Settings {
     arch: ARCH,
     validationSize: 5000,
     dataSeed: 1234,
-    pretrain: { epochs: 5, lr: 1e-3, batch: 64, seed: 1, maxExamples: 2000, trainEmbed: true },
+    pretrain: { epochs: 5, lr: 1e-3, batch: 64, seed: 1, maxExamples: 2000, trainEmbed: true, optimizer: 'adam' },
     finetune: {
       // Fine-tunes keep the input projection frozen: it lies outside DP's layer scope and
       // would stay dense under DP but be pruned under magnitude/DARE, skewing the comparison.
-      light: { epochs: 1, lr: 2e-4, batch: 128, seed: 2, trainEmbed: false },
-      heavy: { epochs: quick ? 2 : 6, lr: 3e-3, batch: 128, seed: 2, trainEmbed: false },
+      light: { epochs: 1, lr: 0.01, batch: 128, seed: 2, trainEmbed: false, optimizer: 'momentum' },
+      heavy: { epochs: quick ? 2 : 6, lr: 0.2, batch: 128, seed: 2, trainEmbed: false, optimizer: 'momentum' },
     },
     densities: [0.5, 0.3, 0.2, 0.1],
     mergeDensity: 0.2,
