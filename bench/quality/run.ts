@@ -6,7 +6,8 @@
  * with DPA factors searched on validation splits, and writes RESULTS.md and results.json here.
  *
  * Flags: --quick (shorter heavy fine-tunes: < 20 min on 2 cores), --smoke (a tiny development
- * run whose outputs go to cache/smoke/ instead).
+ * run whose outputs go to cache/smoke/ instead), --report-only (rewrite RESULTS.md from
+ * results.json).
  */
 import * as fs from 'fs';
 import * as os from 'os';
@@ -43,6 +44,13 @@ async function main(): Promise<void> {
   const settings = smoke ? smokeSettings() : makeSettings(quick);
   const cacheRoot = path.join(SOURCE_DIR, 'cache');
   const outDir = smoke ? path.join(cacheRoot, 'smoke') : SOURCE_DIR;
+  if (args.has('--report-only')) {
+    // Regenerates RESULTS.md and the plot from an existing results.json (no training, no merging).
+    const results = JSON.parse(fs.readFileSync(path.join(outDir, 'results.json'), 'utf8'));
+    writeReport(path.join(outDir, 'RESULTS.md'), path.join(outDir, 'accuracy-vs-density.svg'), results);
+    log(`wrote ${path.join(outDir, 'RESULTS.md')}`);
+    return;
+  }
   fs.mkdirSync(cacheRoot, { recursive: true });
   const scratch = fs.mkdtempSync(path.join(cacheRoot, 'scratch-'));
 
