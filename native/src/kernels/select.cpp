@@ -1,7 +1,8 @@
 // select.cpp: exact "top k by |δ|" keep-rules by radix selection on the abs bits (which order
 // like |δ| as unsigned integers). Never a sort.
 //
-// Whole tensor, any number of ks, two passes over δ:
+// Whole tensor, large: one pass when a sample brackets each k-th value (selectByBracket);
+// otherwise, and for small tensors, any number of ks, two passes over δ:
 //   1. a histogram of the high 16 bits (per-worker histograms, added at the end);
 //      for each k this names the bin holding the k-th largest value;
 //   2. inside the chosen bins only, counts of the low 16 bits, kept per chunk as sparse
@@ -11,6 +12,7 @@
 // Per row (rows > 1): each row is small enough to sit in cache; it is decoded once and
 // selected with std::nth_element (linear expected time), one pool task per group of rows.
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <functional>
 #include <utility>
@@ -51,6 +53,8 @@ struct LowCount {
   uint32_t count;
 };
 
+bool selectByBracket(const DeltaView& in, const double* ks, size_t nks, SelectRule rule, BandRules& out);
+
 void selectWholeTensor(const DeltaView& in, const double* ks, size_t nks, SelectRule rule, BandRules& out) {
   const simd::TileOps& ops = simd::ops();
   const size_t n = in.size();
@@ -60,6 +64,7 @@ void selectWholeTensor(const DeltaView& in, const double* ks, size_t nks, Select
   bool anyPositive = false;
   for (size_t i = 0; i < nks; ++i) anyPositive = anyPositive || ks[i] > 0;
   if (!anyPositive) return;
+  if (selectByBracket(in, ks, nks, rule, out)) return;
 
   // Pass 1: histogram of the high 16 abs bits.
   const unsigned workers = pool::workerSlots();
@@ -168,6 +173,146 @@ void selectWholeTensor(const DeltaView& in, const double* ks, size_t nks, Select
       }
     }
   }
+}
+
+// ---- one pass when a sample brackets the k-th value ---------------------------------------
+//
+// A fixed-stride sample of kSample abs bits gives, for each k, bounds lower <= upper that hold
+// the k-th largest value with overwhelming probability (a margin of many standard deviations of
+// the sample rank). One pass over δ then counts the elements above `upper` and collects those
+// inside [lower, upper] (abs bits and index, per chunk in index order). When the count above is
+// < k and the collected elements reach k, the k-th largest is selected among them exactly, and
+// the tie cutoff is read off the collected indices. Otherwise (a sample that missed, or too many
+// elements inside the bracket, e.g. heavy ties) the two-pass radix selection runs instead. The
+// result is exact either way: the sample only decides how fast it is found.
+
+constexpr size_t kSample = 65536;
+constexpr size_t kBracketMinElements = 4 * kSample;  // smaller tensors: the radix path
+constexpr size_t kMaxBrackets = 8;
+
+// The r-th largest of the sample (0 = largest); reorders it.
+uint32_t sampleRank(std::vector<uint32_t>& sample, size_t r) {
+  std::nth_element(sample.begin(), sample.begin() + r, sample.end(), std::greater<uint32_t>());
+  return sample[r];
+}
+
+bool selectByBracket(const DeltaView& in, const double* ks, size_t nks, SelectRule rule, BandRules& out) {
+  const simd::TileOps& ops = simd::ops();
+  const size_t n = in.size();
+  if (n < kBracketMinElements) return false;
+  std::vector<size_t> which;  // the positive ks
+  for (size_t i = 0; i < nks; ++i)
+    if (ks[i] > 0) which.push_back(i);
+  const size_t nb = which.size();
+  if (nb > kMaxBrackets) return false;
+
+  // The sample: element floor(s·n / kSample) for s < kSample, sorted descending.
+  std::vector<uint32_t> sample(kSample);
+  pool::workerSlots();
+  constexpr size_t kSampleTasks = 64;
+  pool::parallelFor(kSampleTasks, [&](size_t task, unsigned) {
+    float d, scratch;
+    const size_t per = kSample / kSampleTasks;
+    for (size_t s = task * per; s < (task + 1) * per; ++s) {
+      deltaTile(ops, in, size_t(uint64_t(s) * n / kSample), 1, &d, &scratch);
+      ops.absBits(&d, 1, &sample[s]);
+    }
+  });
+
+  std::vector<uint32_t> lower(nb), upper(nb);
+  double expected = 0;
+  for (size_t b = 0; b < nb; ++b) {
+    // Rank of the k-th largest in the sample (0 = largest), and a margin of ~6 standard
+    // deviations of that rank plus a constant.
+    const double q = ks[which[b]] * double(kSample) / double(n) - 1;
+    const double margin = 4.0 * std::sqrt(std::max(q, 1.0) * (1.0 - std::min(q, double(kSample) - 1) / kSample)) + 16;
+    const double hiRank = std::floor(q - margin), loRank = std::ceil(q + margin);
+    upper[b] = hiRank < 0 ? 0xFFFFFFFFu : sampleRank(sample, size_t(hiRank));
+    lower[b] = loRank >= double(kSample) ? 0u : sampleRank(sample, size_t(loRank));
+    expected += (std::min(loRank, double(kSample)) - std::max(hiRank, 0.0) + 1) / kSample * double(n);
+  }
+  const uint64_t cap = uint64_t(4 * expected) + 65536;
+
+  const size_t tasks = chunkCount(n);
+  std::vector<uint64_t> above(tasks * nb, 0);
+  std::vector<std::vector<uint64_t>> found(tasks * nb);
+  std::atomic<uint64_t> collected{0};
+  std::atomic<bool> overflow{false};
+  const bool direct = !in.hasBase && in.ft.dtype == DType::F32 && reinterpret_cast<uintptr_t>(in.ft.data) % 4 == 0;
+  pool::parallelFor(tasks, [&](size_t task, unsigned) {
+    if (overflow.load(std::memory_order_relaxed)) return;
+    const Range r = chunkRange(task, n);
+    float* d = simd::threadScratch(simd::ScratchSlot::KernelA, simd::kReduceTile);
+    float* scratch = simd::threadScratch(simd::ScratchSlot::KernelB, simd::kReduceTile);
+    uint64_t* hits = reinterpret_cast<uint64_t*>(simd::threadScratch(simd::ScratchSlot::KernelC, 2 * nb * simd::kReduceTile));
+    uint64_t total = 0;
+    for (size_t start = r.begin; start < r.end; start += simd::kReduceTile) {
+      const size_t count = std::min(simd::kReduceTile, r.end - start);
+      // Aligned float32 without a base is read in place; anything else is decoded to scratch.
+      const float* x = d;
+      if (direct) x = reinterpret_cast<const float*>(in.ft.data) + start;
+      else deltaTile(ops, in, start, count, d, scratch);
+      size_t nfound[kMaxBrackets] = {};
+      ops.bracket(x, count, uint32_t(start - r.begin), lower.data(), upper.data(), nb, above.data() + task * nb, hits,
+                  nfound);
+      for (size_t b = 0; b < nb; ++b) {
+        std::vector<uint64_t>& list = found[task * nb + b];
+        list.insert(list.end(), hits + b * simd::kReduceTile, hits + b * simd::kReduceTile + nfound[b]);
+        total += nfound[b];
+      }
+    }
+    if (collected.fetch_add(total, std::memory_order_relaxed) + total > cap) overflow.store(true);
+  });
+  if (overflow.load()) return false;
+
+  std::vector<uint64_t> aboveTotal(nb, 0), inside(nb, 0);
+  for (size_t b = 0; b < nb; ++b) {
+    for (size_t task = 0; task < tasks; ++task) {
+      aboveTotal[b] += above[task * nb + b];
+      inside[b] += found[task * nb + b].size();
+    }
+    const uint64_t k = uint64_t(ks[which[b]]);
+    if (!(aboveTotal[b] < k && k <= aboveTotal[b] + inside[b])) return false;  // the sample missed
+  }
+  for (size_t b = 0; b < nb; ++b) {
+    const size_t i = which[b];
+    const uint64_t k = uint64_t(ks[i]);
+    // Rank r (0 = largest) among the collected: a 65536-bin histogram of (a - lower) >> shift
+    // names its bin; a selection inside that bin gives the value.
+    const size_t r = size_t(k - aboveTotal[b]) - 1;
+    const uint32_t low = lower[b], range = upper[b] - lower[b];
+    unsigned shift = 0;
+    while ((uint64_t(range) >> shift) >= kBins) ++shift;
+    std::vector<uint32_t> hist(kBins, 0);
+    for (size_t task = 0; task < tasks; ++task)
+      for (uint64_t e : found[task * nb + b]) ++hist[(uint32_t(e >> 32) - low) >> shift];
+    uint64_t higher = 0;  // collected elements in bins above the chosen one
+    size_t bin = kBins - 1;
+    while (higher + hist[bin] <= r) higher += hist[bin--];
+    std::vector<uint32_t> values;
+    values.reserve(hist[bin]);
+    for (size_t task = 0; task < tasks; ++task)
+      for (uint64_t e : found[task * nb + b])
+        if (((uint32_t(e >> 32) - low) >> shift) == bin) values.push_back(uint32_t(e >> 32));
+    const size_t rInBin = r - size_t(higher);
+    std::nth_element(values.begin(), values.begin() + rInBin, values.end(), std::greater<uint32_t>());
+    const uint32_t bits = values[rInBin];
+    out.bits[i] = bits;
+    if (rule == SelectRule::Drop) continue;
+    uint64_t aboveBits = aboveTotal[b] + higher;
+    for (size_t j = 0; j < rInBin; ++j) aboveBits += values[j] > bits ? 1 : 0;  // [0, rInBin) >= bits
+    const uint64_t m = k - aboveBits;
+    uint64_t seen = 0;
+    for (size_t task = 0; task < tasks && out.cutoff[i] < 0; ++task) {
+      for (uint64_t e : found[task * nb + b]) {
+        if (uint32_t(e >> 32) == bits && ++seen == m) {
+          out.cutoff[i] = double(task * kChunk + (e & 0xFFFFFFFFu));
+          break;
+        }
+      }
+    }
+  }
+  return true;
 }
 
 void selectPerRow(const DeltaView& in, const double* ks, size_t nks, SelectRule rule, size_t rows, BandRules& out) {

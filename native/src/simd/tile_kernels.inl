@@ -143,6 +143,53 @@ static void absBitsTile(const float* x, size_t count, uint32_t* out) {
   for (; j < count; ++j) out[j] = S::absBits(x[j]);
 }
 
+// ---- selection ------------------------------------------------------------------------------
+
+template <class T>
+static void bracketRange(const float* x, size_t begin, size_t end, uint32_t offset, uint32_t lower, uint32_t upper,
+                         uint64_t* above, uint64_t* found, size_t* nfound) {
+  const typename T::I hi = T::set1I(upper), lo = T::set1I(lower);
+  uint64_t over = 0;
+  size_t f = *nfound;
+  size_t j = begin;
+  // Two vectors per step: one branch per 2W elements on the (rare) collection.
+  for (; j + 2 * T::W <= end; j += 2 * T::W) {
+    const typename T::I a0 = T::absBits(T::loadF(x + j)), a1 = T::absBits(T::loadF(x + j + T::W));
+    const typename T::M over0 = T::gtU(a0, hi), over1 = T::gtU(a1, hi);
+    over += T::popcount(over0) + T::popcount(over1);
+    uint64_t inside = uint64_t(T::maskBits(T::mNot(T::mOr(over0, T::gtU(lo, a0))))) |
+                      (uint64_t(T::maskBits(T::mNot(T::mOr(over1, T::gtU(lo, a1))))) << T::W);
+    while (inside != 0) {
+      const unsigned l = unsigned(__builtin_ctzll(inside));
+      inside &= inside - 1;
+      found[f++] = (uint64_t(S::absBits(x[j + l])) << 32) | uint64_t(offset + uint32_t(j + l));
+    }
+  }
+  for (; j < end; j += T::W) {
+    const typename T::I a = T::absBits(T::loadF(x + j));
+    const typename T::M isOver = T::gtU(a, hi);
+    over += T::popcount(isOver);
+    unsigned inside = T::maskBits(T::mNot(T::mOr(isOver, T::gtU(lo, a))));
+    while (inside != 0) {
+      const unsigned l = unsigned(__builtin_ctz(inside));
+      inside &= inside - 1;
+      found[f++] = (uint64_t(S::absBits(x[j + l])) << 32) | uint64_t(offset + uint32_t(j + l));
+    }
+  }
+  *above += over;
+  *nfound = f;
+}
+
+static void bracketTile(const float* x, size_t count, uint32_t offset, const uint32_t* lower, const uint32_t* upper,
+                        size_t nb, uint64_t* above, uint64_t* found, size_t* nfound) {
+  const size_t split = vectorEnd(count);
+  for (size_t b = 0; b < nb; ++b) {
+    uint64_t* out = found + b * kReduceTile;
+    bracketRange<V>(x, 0, split, offset, lower[b], upper[b], above + b, out, nfound + b);
+    bracketRange<S>(x, split, count, offset, lower[b], upper[b], above + b, out, nfound + b);
+  }
+}
+
 // ---- the generator --------------------------------------------------------------------------
 
 static void philoxWordsTile(const RandomStream& stream, uint64_t start, size_t count, uint32_t* out) {
@@ -316,5 +363,5 @@ static void linearTile(const LinearTileJob& job, size_t start, size_t count, uin
 
 static const TileOps kTileOps = {
     kPathName,     decodeTile, encodeTile, subtractTile,       absSumTile, dotTile,   absCountsTile,
-    countNonFiniteTile, absBitsTile, philoxWordsTile, mergeTile, linearTile,
+    countNonFiniteTile, absBitsTile, bracketTile, philoxWordsTile, mergeTile, linearTile,
 };

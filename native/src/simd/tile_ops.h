@@ -86,6 +86,12 @@ struct TileOps {
   uint64_t (*countNonFinite)(const float* x, size_t count);
   // out[j] = bits of |x[j]|.
   void (*absBits)(const float* x, size_t count, uint32_t* out);
+  // Bracket pass of exact selection: for each b < nb, above[b] += #{a > upper[b]} and every
+  // element with lower[b] <= a <= upper[b] (a = abs bits of x[j]) is appended, in order, as
+  // (uint64(a) << 32) | (offset + j) to found + b * kReduceTile, nfound[b] counting them.
+  // count <= kReduceTile.
+  void (*bracket)(const float* x, size_t count, uint32_t offset, const uint32_t* lower, const uint32_t* upper,
+                  size_t nb, uint64_t* above, uint64_t* found, size_t* nfound);
   // out[j] = the Philox word of element start + j.
   void (*philoxWords)(const RandomStream& stream, uint64_t start, size_t count, uint32_t* out);
   // The fused merge of elements [start, start + count), count <= kMergeTile.

@@ -48,6 +48,7 @@ struct Avx512Traits {
   static M mNot(M a) { return M(~a); }
   static M mNone() { return 0; }
   static F select(M m, F ifTrue, F ifFalse) { return _mm512_mask_blend_ps(m, ifFalse, ifTrue); }
+  static unsigned maskBits(M m) { return unsigned(m); }  // bit l: lane l
   static unsigned popcount(M m) { return unsigned(__builtin_popcount(unsigned(m))); }
 
   static F loadBF16(const uint8_t* p) {

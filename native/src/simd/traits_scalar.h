@@ -49,6 +49,7 @@ struct ScalarTraits {
   static M mNot(M a) { return !a; }
   static M mNone() { return false; }
   static F select(M m, F ifTrue, F ifFalse) { return m ? ifTrue : ifFalse; }
+  static unsigned maskBits(M m) { return m ? 1u : 0u; }  // bit l: lane l
   static unsigned popcount(M m) { return m ? 1u : 0u; }
 
   static F loadBF16(const uint8_t* p) {

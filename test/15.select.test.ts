@@ -1,0 +1,71 @@
+// 15: whole-tensor selection on tensors large enough for the one-pass bracket path (a sample
+// brackets the k-th value; the radix path is the fallback): exact, the same as the sort-based
+// reference, on every SIMD path and thread count; heavy ties and many ks take the fallback.
+import * as assert from 'assert';
+import { native } from '../lib/native';
+import type { DeltaInput } from '../lib/binding';
+import * as ref from './ref/kernels-ref';
+import { everyPathAndThreads } from './10.convert.test';
+
+/** Keep-rules of every k from one sort (abs bits descending, then index ascending). */
+function selectAllRef(d: Float32Array, ks: number[], rule: 'index' | 'drop') {
+  const n = d.length;
+  const abs = new Uint32Array(n);
+  for (let i = 0; i < n; ++i) abs[i] = ref.absBits(d[i]);
+  const order = Uint32Array.from({ length: n }, (_, i) => i).sort((i, j) => abs[j] - abs[i] || i - j);
+  return ks.map((k) => {
+    if (k === 0) return { bits: 0xffffffff, cutoff: -1 };
+    const bits = abs[order[k - 1]];
+    if (rule === 'drop') return { bits, cutoff: -1 };
+    let cutoff = -1;
+    for (let r = k - 1; r >= 0 && abs[order[r]] === bits; --r) cutoff = Math.max(cutoff, order[r]);
+    return { bits, cutoff };
+  });
+}
+
+async function check(input: DeltaInput, d: Float32Array, ks: number[], what: string) {
+  for (const rule of ['index', 'drop'] as const) {
+    const expected = selectAllRef(d, ks, rule);
+    await everyPathAndThreads(async (label) => {
+      const r = await native().selectThresholds(input, Float64Array.from(ks), { rule });
+      assert.deepStrictEqual(Array.from(r.bits), expected.map((e) => e.bits), `${what} ${rule} ${label} bits`);
+      assert.deepStrictEqual(Array.from(r.cutoff), expected.map((e) => e.cutoff), `${what} ${rule} ${label} cutoff`);
+    });
+  }
+}
+
+describe('15 select: large whole tensors (bracket path and fallback)', () => {
+  it('F32 δ without base, with NaN/Inf/±0, ks from 1 to n', async () => {
+    const n = 300007;
+    const r = ref.rng(1);
+    const values = Float32Array.from({ length: n }, () => (r() - 0.5) * (r() < 0.01 ? 100 : 1));
+    values.set([NaN, Infinity, -Infinity, 0, -0], 1000);
+    const input = { ft: ref.tensorOf(values, 'F32') } as unknown as DeltaInput;
+    await check(input, values, [0, 1, 10, Math.floor(n * 0.1), Math.floor(n / 2), n - 1, n], 'F32');
+  });
+
+  it('BF16 base + ft (many natural ties), non-stationary magnitudes', async () => {
+    const n = (1 << 20) + 3;
+    const base = ref.randomTensor(n, 'BF16', 5);
+    const b = ref.decodeRef(base.data, 'BF16');
+    const r = ref.rng(6);
+    // The first quarter has 10× larger deltas: chunks differ a lot from the sample's average.
+    const ftValues = Float32Array.from({ length: n }, (_, i) => b[i] + (r() - 0.5) * (i < n / 4 ? 0.1 : 0.01));
+    const ft = ref.tensorOf(ftValues, 'BF16');
+    const d = ref.deltaRef(ft, base);
+    const input = { base, ft } as unknown as DeltaInput;
+    await check(input, d, [Math.floor(n * 0.01), Math.floor(n * 0.3), Math.floor(n * 0.9)], 'BF16');
+  });
+
+  it('heavy ties (5 levels) and more than 8 ks: the radix fallback, still exact', async () => {
+    const n = 400003;
+    const r = ref.rng(7);
+    const levels = [0, 0.25, -0.25, 0.5, -1];
+    const values = Float32Array.from({ length: n }, () => levels[Math.floor(r() * 5)]);
+    const input = { ft: ref.tensorOf(values, 'F32') } as unknown as DeltaInput;
+    await check(input, values, [1, Math.floor(n / 5), Math.floor(n / 3), n - 1], 'ties');
+    const smooth = Float32Array.from({ length: n }, () => r() - 0.5);
+    const ks = Array.from({ length: 10 }, (_, i) => Math.floor((n * (i + 1)) / 11));
+    await check({ ft: ref.tensorOf(smooth, 'F32') } as unknown as DeltaInput, smooth, ks, '10 ks');
+  });
+});
