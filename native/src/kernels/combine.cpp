@@ -50,6 +50,25 @@ void resolveBands(const SparsifySpec& sp, size_t rowLength, size_t start, size_t
   }
 }
 
+// MergeTileJob::fusedDense (tile_ops.h).
+int fusedDenseKind(const MergeSpec& spec) {
+  if (spec.consensus != Consensus::None) return 0;
+  const DType dt = spec.base.dtype;
+  const auto aligned = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 4 == 0; };
+  for (const MergeModelSpec& m : spec.models) {
+    if (m.sparsify.kind != SparsifyKind::Dense || m.tensor.dtype != dt) return 0;
+    if (dt == DType::F32 && !aligned(m.tensor.data)) return 0;
+  }
+  if (dt == DType::F32 && !(aligned(spec.base.data))) return 0;
+  if (spec.outDtype == DType::F32 && !aligned(spec.out)) return 0;
+  switch (dt) {
+    case DType::F32: return 1;
+    case DType::BF16: return 2;
+    case DType::F16: return 3;
+    default: return 0;
+  }
+}
+
 }  // namespace
 
 std::vector<double> mergeTensor(const MergeSpec& spec) {
@@ -102,6 +121,7 @@ std::vector<double> mergeTensor(const MergeSpec& spec) {
   job.divisorAll = divisorAll;
   job.out = spec.out;
   job.outDtype = spec.outDtype;
+  job.fusedDense = fusedDenseKind(spec);
 
   const simd::TileOps& ops = simd::ops();
   const size_t tasks = chunkCount(n);

@@ -318,8 +318,62 @@ static void combineRange(const MergeTileJob& job, const float* base, const float
   }
 }
 
+// The fused loop of job.fusedDense (tile_ops.h): every operation of weightedRange (Dense) and
+// combineRange (None) on registers, inputs decoded in place. D: 1 = F32, 2 = BF16, 3 = F16.
+template <class T, int D>
+static typename T::F loadInput(const uint8_t* data, size_t i) {
+  if (D == 2) return T::loadBF16(data + 2 * i);
+  if (D == 3) return T::loadF16(data + 2 * i);
+  return T::loadF(reinterpret_cast<const float*>(data) + i);
+}
+
+template <class T, int D>
+static void fusedDenseRange(const MergeTileJob& job, size_t start, size_t begin, size_t end, uint64_t* nonFinite) {
+  const typename T::I finiteMax = T::set1I(0x7F7FFFFFu);
+  const typename T::F zero = T::zeroF();
+  const typename T::F lambda = T::set1F(job.lambda);
+  typename T::F divisor = T::set1F(job.divisorAll);
+  divisor = T::select(T::ltF(T::absF(divisor), T::set1F(0x1.5798f0p-27f)), T::set1F(1.0f), divisor);
+  const size_t nmodels = job.nmodels;
+  uint64_t baseNonFinite = 0;
+  for (size_t j = begin; j < end; j += T::W) {
+    const size_t i = start + j;
+    const typename T::F b = loadInput<T, D>(job.base, i);
+    baseNonFinite += T::popcount(T::gtU(T::absBits(b), finiteMax));
+    typename T::F mixed = zero;
+    for (size_t t = 0; t < nmodels; ++t) {
+      const MergeTileModel& model = job.models[t];
+      const typename T::F x = loadInput<T, D>(model.data, i);
+      nonFinite[t + 1] += T::popcount(T::gtU(T::absBits(x), finiteMax));
+      const typename T::F d = T::sub(x, b);
+      mixed = T::add(mixed, T::mul(T::set1F(model.weight), T::mul(T::set1F(model.factor), d)));
+    }
+    if (job.normalize) mixed = T::div(mixed, divisor);
+    const typename T::F r = T::add(b, T::mul(lambda, mixed));
+    switch (job.outDtype) {
+      case DType::BF16: T::storeBF16(job.out + 2 * i, r); break;
+      case DType::F16: T::storeF16(job.out + 2 * i, r); break;
+      default: T::storeF(reinterpret_cast<float*>(job.out) + i, r); break;
+    }
+  }
+  nonFinite[0] += baseNonFinite;
+}
+
+template <int D>
+static void fusedDenseTile(const MergeTileJob& job, size_t start, size_t count, uint64_t* nonFinite) {
+  const size_t split = vectorEnd(count);
+  fusedDenseRange<V, D>(job, start, 0, split, nonFinite);
+  fusedDenseRange<S, D>(job, start, split, count, nonFinite);
+}
+
 static void mergeTile(const MergeTileJob& job, const TileBands* bands, size_t start, size_t count,
                       uint64_t* nonFinite) {
+  switch (job.fusedDense) {
+    case 1: return fusedDenseTile<1>(job, start, count, nonFinite);
+    case 2: return fusedDenseTile<2>(job, start, count, nonFinite);
+    case 3: return fusedDenseTile<3>(job, start, count, nonFinite);
+    default: break;
+  }
   float* base = threadScratch(ScratchSlot::TileBase, kMergeTile);
   float* weighted = threadScratch(ScratchSlot::TileModels, kMergeTile * job.nmodels);
   float* result = threadScratch(ScratchSlot::TileResult, kMergeTile);
