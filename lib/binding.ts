@@ -150,6 +150,13 @@ export interface NativeBinding {
   setThreads(n: number): void;
   /** "unavailable: <reason>" or the device name. */
   readonly cuda: { available: boolean; description: string };
+  /**
+   * The device jobs queued from now on run on: 'auto' picks the GPU when one is usable; 'cuda'
+   * throws (with the reason) when none is. Returns the device chosen. Work the GPU kernels do
+   * not cover (DELLA, gram, linearCombine, copy, beyond their limits) runs on the CPU.
+   */
+  setDevice(device: 'cpu' | 'cuda' | 'auto'): 'cpu' | 'cuda';
+  readonly device: 'cpu' | 'cuda';
 
   /** Decode any input dtype to float32. `out.length` must equal the element count. */
   decode(src: TensorInput, out: Float32Array): Promise<void>;

@@ -6,11 +6,11 @@ import { DppaError, isDppaError } from './errors';
 import { formatByteSize } from './io/byte-size';
 import * as path from 'path';
 import { pathToFileURL } from 'url';
-import { inspect, merge, plan, searchAmplification } from './index';
+import { Device, inspect, merge, plan, searchAmplification } from './index';
 import type { ProgressEvent } from './run/progress';
 
 const USAGE = `usage:
-  dppa merge CONFIG OUT [--out-shard-size S] [--threads N | -j N] [--seed N] [--overwrite] [--allow-nonfinite] [--max-memory M] [--quiet]
+  dppa merge CONFIG OUT [--out-shard-size S] [--threads N | -j N] [--seed N] [--overwrite] [--allow-nonfinite] [--max-memory M] [--device cpu|cuda|auto] [--quiet]
   dppa plan CONFIG [--json] [--no-statistics] [--threads N]
   dppa inspect PATH [--json] [--tensors]
   dppa search CONFIG --evaluator FILE [--best-config OUT.yml] [--keep-best DIR] [--work-dir DIR] [--threads N]
@@ -22,6 +22,7 @@ CONFIG is a mergekit-style YAML file. OUT is the folder to create.
   --overwrite          replace OUT, once the new model is complete
   --allow-nonfinite    merge tensors holding NaN/Inf instead of failing
   --max-memory M       memory budget (e.g. 4G); default 60% of available memory
+  --device D           cpu (default), cuda, or auto (the GPU when there is one)
   --evaluator FILE     (search) an ES module or CommonJS file whose default export is an async
                        function from a merged model folder to a score (higher is better)`;
 
@@ -30,7 +31,7 @@ interface ParsedArgs {
   flags: Map<string, string | true>;
 }
 
-const VALUE_FLAGS = new Set(['--out-shard-size', '--threads', '-j', '--seed', '--random-seed', '--evaluator', '--best-config', '--keep-best', '--work-dir', '--max-memory']);
+const VALUE_FLAGS = new Set(['--out-shard-size', '--threads', '-j', '--seed', '--random-seed', '--evaluator', '--best-config', '--keep-best', '--work-dir', '--max-memory', '--device']);
 const BOOLEAN_FLAGS = new Set(['--overwrite', '--allow-nonfinite', '--quiet', '--json', '--no-statistics', '--tensors', '--help', '-h']);
 
 export function parseArgs(argv: string[]): ParsedArgs {
@@ -54,6 +55,15 @@ export function parseArgs(argv: string[]): ParsedArgs {
     }
   }
   return { positional, flags };
+}
+
+function deviceFlag(args: ParsedArgs): Device | undefined {
+  const value = args.flags.get('--device');
+  if (value === undefined) return undefined;
+  if (value !== 'cpu' && value !== 'cuda' && value !== 'auto') {
+    throw new DppaError('E_ARGUMENT', `--device must be cpu, cuda or auto, got "${value}"`);
+  }
+  return value;
 }
 
 function integerFlag(args: ParsedArgs, ...names: string[]): number | undefined {
@@ -113,6 +123,7 @@ export async function main(argv: string[]): Promise<number> {
           allowNonfinite: args.flags.has('--allow-nonfinite'),
           shardSize: args.flags.get('--out-shard-size') as string | undefined,
           maxMemory: args.flags.get('--max-memory') as string | undefined,
+          device: deviceFlag(args),
           signal: controller.signal,
           onProgress: quiet ? undefined : progressBar(process.stderr),
         });

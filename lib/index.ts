@@ -27,6 +27,19 @@ export interface MergeOptions {
   allowNonfinite?: boolean;
   /** Memory budget: bytes or '8G' (default: 60% of available memory). Peak RSS stays under it. */
   maxMemory?: number | string;
+  /** 'cpu' (default), 'cuda', or 'auto' (the GPU when one is usable). */
+  device?: Device;
+}
+
+export type Device = 'cpu' | 'cuda' | 'auto';
+
+function applyDevice(device: Device | undefined): void {
+  if (device === undefined) return;
+  try {
+    native().setDevice(device);
+  } catch (e) {
+    throw new DppaError('E_ARGUMENT', (e as Error).message.replace(/^dppa: /, ''));
+  }
 }
 
 function applyThreads(threads: number | undefined): void {
@@ -38,6 +51,7 @@ function applyThreads(threads: number | undefined): void {
 /** Merge the models a config names (a mergekit-style object, or the path of a YAML file) into `outDir`. */
 export async function merge(config: string | object, outDir: string, options: MergeOptions = {}): Promise<RunSummary> {
   applyThreads(options.threads);
+  applyDevice(options.device);
   const plan = await planMerge(config, { native: native(), seed: options.seed, baseDir: options.baseDir });
   try {
     return await runMerge(plan, outDir, {

@@ -89,7 +89,7 @@ describe('60 cuda', function () {
       dev = maybe as DeviceSwitch;
     });
     afterEach(function () {
-      if (dev) dev.setDevice('auto');
+      if (dev) dev.setDevice('cpu'); // the default: later suites must not run on the GPU by accident
     });
 
     /** Runs fn on the CPU, then on the GPU, and returns both results. */

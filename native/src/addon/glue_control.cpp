@@ -3,6 +3,7 @@
 
 #include "args.h"
 #include "dppa/pool.h"
+#include "device.h"
 #include "glue.h"
 #ifdef DPPA_HAVE_CUDA
 #include "../cuda/dppa_cuda.h"
@@ -40,6 +41,20 @@ Napi::Value setThreads(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// setDevice('cpu' | 'cuda' | 'auto') → the device now current; jobs queued later run on it.
+Napi::Value setDeviceJs(const Napi::CallbackInfo& info) {
+  const std::string name = requireString(info[0], "setDevice(device)");
+  try {
+    return Napi::String::New(info.Env(), deviceName(selectDevice(name)));
+  } catch (const std::invalid_argument& e) {
+    throw Napi::TypeError::New(info.Env(), e.what());
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(info.Env(), e.what());
+  }
+}
+
+Napi::Value deviceInfo(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), deviceName(currentDevice())); }
+
 Napi::Object cudaInfo(Napi::Env env) {
   Napi::Object result = Napi::Object::New(env);
 #ifdef DPPA_HAVE_CUDA
@@ -64,6 +79,8 @@ void registerControl(Napi::Env env, Napi::Object exports) {
   exports.Set("getThreads", Napi::Function::New(env, getThreads, "getThreads"));
   exports.Set("setThreads", Napi::Function::New(env, setThreads, "setThreads"));
   exports.Set("cuda", cudaInfo(env));
+  exports.Set("setDevice", Napi::Function::New(env, setDeviceJs, "setDevice"));
+  exports.DefineProperty(Napi::PropertyDescriptor::Accessor(env, exports, "device", deviceInfo, napi_enumerable));
 }
 
 }  // namespace addon

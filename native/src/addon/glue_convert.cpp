@@ -1,5 +1,6 @@
 // glue_convert.cpp: decode, encode, delta, copy, randomUniform.
 #include "args.h"
+#include "device.h"
 #include "glue.h"
 
 namespace dppa {
@@ -18,7 +19,7 @@ Napi::Value Decode(const Napi::CallbackInfo& info) {
   auto job = std::make_unique<Job>();
   const TensorView src = requireTensor(info[0], "decode(src)", *job);
   float* out = requireFloat32Out(info[1], "decode(out)", src.n, *job);
-  job->work = [src, out] { decode(src, out); };
+  job->work = [src, out, device = currentDevice()] { routed::decode(device, src, out); };
   return queueJob(info.Env(), std::move(job));
 }
 
@@ -33,7 +34,7 @@ Napi::Value Encode(const Napi::CallbackInfo& info) {
   if (bytes != n * dtypeSize(dtype))
     throwTypeError(info.Env(), "encode(out) has " + std::to_string(bytes) + " bytes, expected " +
                                    std::to_string(n * dtypeSize(dtype)));
-  job->work = [src, n, dtype, out] { encode(src, n, dtype, out); };
+  job->work = [src, n, dtype, out, device = currentDevice()] { routed::encode(device, src, n, dtype, out); };
   return queueJob(info.Env(), std::move(job));
 }
 
@@ -41,7 +42,7 @@ Napi::Value Delta(const Napi::CallbackInfo& info) {
   auto job = std::make_unique<Job>();
   const DeltaView in = requireDelta(info[0], "delta(input)", *job);
   float* out = requireFloat32Out(info[1], "delta(out)", in.size(), *job);
-  job->work = [in, out] { delta(in, out); };
+  job->work = [in, out, device = currentDevice()] { routed::delta(device, in, out); };
   return queueJob(info.Env(), std::move(job));
 }
 
@@ -62,7 +63,9 @@ Napi::Value RandomUniformJs(const Napi::CallbackInfo& info) {
   size_t n = 0;
   float* out = reinterpret_cast<float*>(
       requireTypedArray(info[2], napi_float32_array, "Float32Array", "randomUniform(out)", *job, &n));
-  job->work = [stream, start, out, n] { randomUniform(stream, uint64_t(start), out, n); };
+  job->work = [stream, start, out, n, device = currentDevice()] {
+    routed::randomUniform(device, stream, uint64_t(start), out, n);
+  };
   return queueJob(info.Env(), std::move(job));
 }
 

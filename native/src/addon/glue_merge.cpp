@@ -2,6 +2,7 @@
 #include <memory>
 
 #include "args.h"
+#include "device.h"
 #include "glue.h"
 
 namespace dppa {
@@ -58,7 +59,7 @@ Napi::Value MergeTensorJs(const Napi::CallbackInfo& info) {
   spec.outDtype = requireOutputDType(object.Get("outDtype"), "mergeTensor(job.outDtype)");
   spec.out = requireOut(object.Get("out"), "mergeTensor(job.out)", n, spec.outDtype, *job);
   auto result = std::make_shared<std::vector<double>>();
-  job->work = [spec, result] { *result = mergeTensor(spec); };
+  job->work = [spec, result, device = currentDevice()] { *result = routed::mergeTensor(device, spec); };
   job->result = [result](Napi::Env e) -> Napi::Value { return nonFiniteResult(e, *result); };
   return queueJob(env, std::move(job));
 }

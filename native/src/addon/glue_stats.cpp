@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "args.h"
+#include "device.h"
 #include "glue.h"
 
 namespace dppa {
@@ -22,7 +23,9 @@ Napi::Value AbsStatsJs(const Napi::CallbackInfo& info) {
   const double* thresholds = reinterpret_cast<const double*>(
       requireTypedArray(info[1], napi_float64_array, "Float64Array", "absStats(thresholds)", *job, &nthresholds));
   auto result = std::make_shared<AbsStatsResult>();
-  job->work = [in, thresholds, nthresholds, result] { *result = absStats(in, thresholds, nthresholds); };
+  job->work = [in, thresholds, nthresholds, result, device = currentDevice()] {
+    *result = routed::absStats(device, in, thresholds, nthresholds);
+  };
   job->result = [result, n = in.size()](Napi::Env env) -> Napi::Value {
     Napi::Object object = Napi::Object::New(env);
     object.Set("n", double(n));
@@ -43,7 +46,7 @@ Napi::Value AbsHistogramJs(const Napi::CallbackInfo& info) {
   const uint32_t prefixMask = requireUint32(info[3], "absHistogram(prefixMask)");
   const uint32_t prefixValue = requireUint32(info[4], "absHistogram(prefixValue)");
   auto result = std::make_shared<std::vector<double>>();
-  job->work = [=] { *result = absHistogram(in, shift, bins, prefixMask, prefixValue); };
+  job->work = [=, device = currentDevice()] { *result = routed::absHistogram(device, in, shift, bins, prefixMask, prefixValue); };
   job->result = [result](Napi::Env env) -> Napi::Value { return toFloat64Array(env, *result); };
   return queueJob(info.Env(), std::move(job));
 }
@@ -77,7 +80,7 @@ Napi::Value SelectThresholdsJs(const Napi::CallbackInfo& info) {
       throwTypeError(info.Env(), "selectThresholds(ks[" + std::to_string(i) + "]) = " + std::to_string(ks[i]) +
                                      " must be an integer in [0, " + std::to_string(size_t(limit)) + "]");
   auto result = std::make_shared<BandRules>();
-  job->work = [=] { *result = selectThresholds(in, ks, nks, rule, rows); };
+  job->work = [=, device = currentDevice()] { *result = routed::selectThresholds(device, in, ks, nks, rule, rows); };
   job->result = [result](Napi::Env env) -> Napi::Value {
     Napi::Object object = Napi::Object::New(env);
     Napi::Uint32Array bits = Napi::Uint32Array::New(env, result->bits.size());
@@ -95,7 +98,7 @@ Napi::Value SparsifyStatsJs(const Napi::CallbackInfo& info) {
   const DeltaView in = requireDelta(info[0], "sparsifyStats(input)", *job);
   const SparsifySpec sp = requireSparsify(info[1], "sparsifyStats(sparsify)", in.size(), *job);
   auto result = std::make_shared<SparsifyStatsResult>();
-  job->work = [=] { *result = sparsifyStats(in, sp); };
+  job->work = [=, device = currentDevice()] { *result = routed::sparsifyStats(device, in, sp); };
   job->result = [result](Napi::Env env) -> Napi::Value {
     Napi::Object object = Napi::Object::New(env);
     object.Set("sumAbs", result->sumAbs);
