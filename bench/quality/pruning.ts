@@ -4,6 +4,7 @@
  * accuracy relative to the dense fine-tune.
  */
 import { loadModelDir } from './checkpoint';
+import { accuracy } from './evaluate';
 import { BenchContext, denseAccuracy, finetuneOf, scratchDir, taskAccuracy } from './context';
 import { PRUNE_METHODS, PruneMethod, pruneConfig, runMerge } from './mergestep';
 import { REGIMES, Regime } from './settings';
@@ -51,7 +52,8 @@ export async function runPruning(
       const ft = finetuneOf(ctx, task.name, regime);
       const dense = denseAccuracy(ctx, task, regime, 'test');
       rows.push({ task: task.name, regime, method: 'dense', density: 1, accuracy: dense, retained: 1 });
-      const baseAcc = taskAccuracy(ctx, ctx.base.backbone, task, regime, 'test');
+      // The base with its own (pre-trained) head: what the task scored before any fine-tuning.
+      const baseAcc = accuracy(ctx.settings.arch, ctx.base.backbone, ctx.base.heads.get(task.name)!, task.test);
       rows.push({ task: task.name, regime, method: 'base', density: 0, accuracy: baseAcc, retained: baseAcc / dense });
       for (const method of PRUNE_METHODS) {
         const line: string[] = [];

@@ -14,7 +14,8 @@ import * as os from 'os';
 import * as path from 'path';
 import { analyze } from './analysis';
 import { CheckpointCache } from './checkpoints';
-import { BenchContext, denseAccuracy, ftKey, taskAccuracy } from './context';
+import { BenchContext, denseAccuracy, ftKey } from './context';
+import { accuracy } from './evaluate';
 import { FASHION_INSTALL, loadTasks } from './datasets';
 import { runMerging } from './merging';
 import { PruningSearch, runPruning, searchPruningFactors } from './pruning';
@@ -69,7 +70,7 @@ async function main(): Promise<void> {
     }
     for (const regime of REGIMES) {
       for (const task of tasks) {
-        const b = taskAccuracy(ctx, base.backbone, task, regime, 'test');
+        const b = accuracy(settings.arch, base.backbone, base.heads.get(task.name)!, task.test);
         log(`${task.name}/${regime}: base ${(b * 100).toFixed(2)}%, dense fine-tune ${(denseAccuracy(ctx, task, regime, 'test') * 100).toFixed(2)}% (test)`);
       }
     }

@@ -44,11 +44,11 @@ export function makeSettings(quick: boolean): Settings {
       // Fine-tunes keep the input projection frozen: it lies outside DP's layer scope and
       // would stay dense under DP but be pruned under magnitude/DARE, skewing the comparison.
       light: { epochs: 1, lr: 0.01, batch: 128, seed: 2, trainEmbed: false, optimizer: 'momentum' },
-      heavy: { epochs: quick ? 2 : 6, lr: 0.2, batch: 128, seed: 2, trainEmbed: false, optimizer: 'momentum' },
+      heavy: { epochs: quick ? 2 : 6, lr: 0.1, batch: 128, seed: 2, trainEmbed: false, optimizer: 'momentum' },
     },
     densities: [0.5, 0.3, 0.2, 0.1],
     mergeDensity: 0.2,
-    lambdaGrid: [0.3, 0.5, 0.7, 1.0],
+    lambdaGrid: [0.1, 0.2, 0.3, 0.5, 0.7, 1.0],
     dareSeed: 7,
   };
 }
