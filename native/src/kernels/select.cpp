@@ -187,6 +187,8 @@ void selectWholeTensor(const DeltaView& in, const double* ks, size_t nks, Select
 // result is exact either way: the sample only decides how fast it is found.
 
 constexpr size_t kSample = 65536;
+constexpr size_t kSampleRun = 16;
+constexpr size_t kSampleBlocks = kSample / kSampleRun;
 constexpr size_t kBracketMinElements = 4 * kSample;  // smaller tensors: the radix path
 constexpr size_t kMaxBrackets = 8;
 
@@ -206,19 +208,19 @@ bool selectByBracket(const DeltaView& in, const double* ks, size_t nks, SelectRu
   const size_t nb = which.size();
   if (nb > kMaxBrackets) return false;
 
-  // The sample: element floor(s·n / kSample) for s < kSample, sorted descending.
+  // The sample: kSampleBlocks runs of kSampleRun consecutive elements (a cache line of float32
+  // each), run s starting at floor(s·n / kSampleBlocks).
   std::vector<uint32_t> sample(kSample);
   pool::workerSlots();
   constexpr size_t kSampleTasks = 64;
   pool::parallelFor(kSampleTasks, [&](size_t task, unsigned) {
-    float d, scratch;
-    const size_t per = kSample / kSampleTasks;
+    float d[kSampleRun], scratch[kSampleRun];
+    const size_t per = kSampleBlocks / kSampleTasks;
     for (size_t s = task * per; s < (task + 1) * per; ++s) {
-      deltaTile(ops, in, size_t(uint64_t(s) * n / kSample), 1, &d, &scratch);
-      ops.absBits(&d, 1, &sample[s]);
+      deltaTile(ops, in, size_t(uint64_t(s) * n / kSampleBlocks), kSampleRun, d, scratch);
+      ops.absBits(d, kSampleRun, &sample[s * kSampleRun]);
     }
   });
-
   std::vector<uint32_t> lower(nb), upper(nb);
   double expected = 0;
   for (size_t b = 0; b < nb; ++b) {
