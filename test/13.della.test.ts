@@ -88,6 +88,24 @@ describe('13 della: the fused merge', () => {
     }
   });
 
+  it('tensors above 4M elements: probabilities computed a group of rows at a time, same bytes', async () => {
+    const rows = 1030, m = 4099, n = rows * m; // 1023 rows per group: two groups
+    const r = ref.rng(11);
+    const base = ref.tensorOf(Float32Array.from({ length: n }, () => r() - 0.5), 'F32');
+    const b = ref.decodeRef(base.data, 'F32');
+    const ft = ref.tensorOf(Float32Array.from({ length: n }, (_, i) => b[i] + (r() - 0.5) * 0.01), 'F32');
+    const job: MergeJob = {
+      base: base as never,
+      models: [
+        { data: ft.data, dtype: 'F32', weight: 0.9, sparsify: della(0.35, 0.2, rows) },
+        { data: ft.data, dtype: 'F32', weight: 0.4, sparsify: { ...della(0.6, 0.1, rows, 0), stream: { ...stream, streamLo: 99 } } as Sparsify },
+      ],
+      consensus: 'sum', normalize: true, lambda: 1,
+      out: new Uint8Array(n * 2), outDtype: 'BF16',
+    };
+    await checkMerge(job, `n=${n} rows=${rows}`);
+  });
+
   it('kept fraction per row averages d within 3σ; larger |δ| is kept more often', async () => {
     const rows = 64, m = 4099, n = rows * m, density = 0.3, epsilon = 0.2;
     const r = ref.rng(5);

@@ -3,6 +3,8 @@
 // This file only cuts the tensor into tiles and resolves per-tile parameters; the per-element
 // work is simd::TileOps::mergeTile.
 #include <cmath>
+#include <memory>
+#include <mutex>
 #include <vector>
 
 #include "common.h"
@@ -69,6 +71,20 @@ int fusedDenseKind(const MergeSpec& spec) {
   }
 }
 
+// Elements per group of rows for which DELLA keep probabilities are held at once.
+constexpr size_t kDellaGroup = size_t(1) << 22;
+
+// DELLA probability buffers (one per model slot), kept between calls so that large tensors do
+// not fault in fresh pages every time; used by one mergeTensor call at a time.
+std::mutex& dellaBuffersMutex() {
+  static std::mutex mutex;
+  return mutex;
+}
+std::vector<std::vector<float>>& dellaBuffers() {
+  static std::vector<std::vector<float>> buffers(simd::kMaxModels);
+  return buffers;
+}
+
 }  // namespace
 
 std::vector<double> mergeTensor(const MergeSpec& spec) {
@@ -79,7 +95,6 @@ std::vector<double> mergeTensor(const MergeSpec& spec) {
   if (!isOutputDType(spec.outDtype)) throw std::invalid_argument("mergeTensor: cannot encode to this dtype");
   std::vector<simd::MergeTileModel> models(nmodels);
   std::vector<size_t> rowLengths(nmodels, n);
-  std::vector<std::vector<float>> keepProbs(nmodels);  // della models only
   float divisorAll = 0.0f;
   for (size_t t = 0; t < nmodels; ++t) {
     const MergeModelSpec& m = spec.models[t];
@@ -97,16 +112,8 @@ std::vector<double> mergeTensor(const MergeSpec& spec) {
     tile.keepBelow = keepBelowFor(m.sparsify.density);
     tile.stream = m.sparsify.stream;
     tile.keepProb = nullptr;
+    tile.keepProbStart = 0;
     tile.divideByProb = m.sparsify.rescale != 0;
-    if (m.sparsify.kind == SparsifyKind::Della) {
-      keepProbs[t].resize(n);
-      DeltaView dv;
-      dv.hasBase = true;
-      dv.base = spec.base;
-      dv.ft = m.tensor;
-      dellaKeepProbabilities(dv, m.sparsify, keepProbs[t].data());
-      tile.keepProb = keepProbs[t].data();
-    }
     if (m.sparsify.kind == SparsifyKind::Bands && m.sparsify.rules.rows > 0) rowLengths[t] = n / m.sparsify.rules.rows;
     divisorAll = divisorAll + tile.weight;
   }
@@ -123,30 +130,78 @@ std::vector<double> mergeTensor(const MergeSpec& spec) {
   job.outDtype = spec.outDtype;
   job.fusedDense = fusedDenseKind(spec);
 
-  const simd::TileOps& ops = simd::ops();
-  const size_t tasks = chunkCount(n);
-  std::vector<uint64_t> counts(tasks * (nmodels + 1), 0);
-  pool::workerSlots();
-  pool::parallelFor(tasks, [&](size_t task, unsigned) {
-    const Range r = chunkRange(task, n);
-    simd::TileBands bands[simd::kMaxModels];
-    uint64_t* nonFinite = counts.data() + task * (nmodels + 1);
-    for (size_t start = r.begin; start < r.end;) {
-      // A tile never crosses a row boundary of per-row rules, so its rules are constants.
-      size_t end = std::min(r.end, start + simd::kMergeTile);
-      for (size_t t = 0; t < nmodels; ++t)
-        if (spec.models[t].sparsify.kind == SparsifyKind::Bands && rowLengths[t] > 0)
-          end = std::min(end, (start / rowLengths[t] + 1) * rowLengths[t]);
-      for (size_t t = 0; t < nmodels; ++t)
-        if (spec.models[t].sparsify.kind == SparsifyKind::Bands)
-          resolveBands(spec.models[t].sparsify, rowLengths[t], start, end - start, bands[t]);
-      ops.mergeTile(job, bands, start, end - start, nonFinite);
-      start = end;
+  // DELLA models: keep probabilities for a group of whole rows at a time (every della model
+  // with the same row length), in buffers kept between calls; otherwise the whole tensor.
+  size_t dellaRow = 0, group = n;
+  bool anyDella = false, sameRows = true;
+  for (size_t t = 0; t < nmodels; ++t) {
+    if (spec.models[t].sparsify.kind != SparsifyKind::Della) continue;
+    const size_t m = dellaRowLength(spec.models[t].sparsify, n);
+    if (anyDella && m != dellaRow) sameRows = false;
+    anyDella = true;
+    dellaRow = m;
+  }
+  if (anyDella && sameRows && dellaRow > 0 && dellaRow < n) group = std::max<size_t>(1, kDellaGroup / dellaRow) * dellaRow;
+  std::unique_lock<std::mutex> keptLock(dellaBuffersMutex(), std::defer_lock);
+  std::vector<std::unique_ptr<float[]>> ownProbs(nmodels);
+  std::vector<float*> probs(nmodels, nullptr);
+  if (anyDella) {
+    const bool keep = group <= kDellaGroup && keptLock.try_lock();
+    for (size_t t = 0; t < nmodels; ++t) {
+      if (spec.models[t].sparsify.kind != SparsifyKind::Della) continue;
+      if (keep) {
+        std::vector<float>& buffer = dellaBuffers()[t];
+        if (buffer.size() < group) buffer.resize(group);
+        probs[t] = buffer.data();
+      } else {
+        ownProbs[t].reset(new float[group]);
+        probs[t] = ownProbs[t].get();
+      }
     }
-  });
+  }
+
+  const simd::TileOps& ops = simd::ops();
   std::vector<double> result(nmodels + 1, 0.0);
-  for (size_t task = 0; task < tasks; ++task)
-    for (size_t t = 0; t <= nmodels; ++t) result[t] += double(counts[task * (nmodels + 1) + t]);
+  pool::workerSlots();
+  for (size_t g0 = 0; g0 < n || (n == 0 && g0 == 0); g0 += group) {
+    const size_t g1 = std::min(n, g0 + group);
+    for (size_t t = 0; t < nmodels && g1 > g0; ++t) {
+      const MergeModelSpec& m = spec.models[t];
+      if (m.sparsify.kind != SparsifyKind::Della) continue;
+      DeltaView dv;
+      dv.hasBase = true;
+      dv.base = spec.base;
+      dv.ft = m.tensor;
+      const size_t rowLength = dellaRowLength(m.sparsify, n);
+      dellaKeepProbabilities(dv, m.sparsify, g0 / rowLength, g1 / rowLength, probs[t]);
+      models[t].keepProb = probs[t];
+      models[t].keepProbStart = g0;
+    }
+    // Chunks of the group (per-element work: the result does not depend on the chunking).
+    const size_t tasks = chunkCount(g1 - g0);
+    std::vector<uint64_t> counts(tasks * (nmodels + 1), 0);
+    pool::parallelFor(tasks, [&](size_t task, unsigned) {
+      const Range local = chunkRange(task, g1 - g0);
+      const Range r = {g0 + local.begin, g0 + local.end};
+      simd::TileBands bands[simd::kMaxModels];
+      uint64_t* nonFinite = counts.data() + task * (nmodels + 1);
+      for (size_t start = r.begin; start < r.end;) {
+        // A tile never crosses a row boundary of per-row rules, so its rules are constants.
+        size_t end = std::min(r.end, start + simd::kMergeTile);
+        for (size_t t = 0; t < nmodels; ++t)
+          if (spec.models[t].sparsify.kind == SparsifyKind::Bands && rowLengths[t] > 0)
+            end = std::min(end, (start / rowLengths[t] + 1) * rowLengths[t]);
+        for (size_t t = 0; t < nmodels; ++t)
+          if (spec.models[t].sparsify.kind == SparsifyKind::Bands)
+            resolveBands(spec.models[t].sparsify, rowLengths[t], start, end - start, bands[t]);
+        ops.mergeTile(job, bands, start, end - start, nonFinite);
+        start = end;
+      }
+    });
+    for (size_t task = 0; task < tasks; ++task)
+      for (size_t t = 0; t <= nmodels; ++t) result[t] += double(counts[task * (nmodels + 1) + t]);
+    if (n == 0) break;
+  }
   return result;
 }
 

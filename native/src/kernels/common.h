@@ -50,6 +50,10 @@ inline void checkDelta(const DeltaView& in, const char* what) {
 // DELLA (kernels.h, kind Della): p[i] = the keep probability of element i of δ, n floats.
 // The spec must have passed checkDella.
 void dellaKeepProbabilities(const DeltaView& in, const SparsifySpec& sp, float* p);
+// The same for rows [rowBegin, rowEnd) only: p[0] is the first element of row rowBegin.
+void dellaKeepProbabilities(const DeltaView& in, const SparsifySpec& sp, size_t rowBegin, size_t rowEnd, float* p);
+// Elements per row of a della spec (n when rows is 0).
+size_t dellaRowLength(const SparsifySpec& sp, size_t n);
 
 }  // namespace detail
 }  // namespace dppa

@@ -2,6 +2,7 @@
 // fixed order of kernels.h: per-tile sums are stored by tile index and added in tile order at
 // the end, so neither the thread count nor the SIMD path changes a bit of the result.
 #include <cmath>
+#include <memory>
 #include <vector>
 
 #include "common.h"
@@ -139,11 +140,11 @@ SparsifyStatsResult sparsifyStats(const DeltaView& in, const SparsifySpec& sp) {
   std::vector<double> sumAll(reduceTileCount(n), 0.0), sumKept(reduceTileCount(n), 0.0);
   std::vector<uint64_t> keptCounts(reduceTileCount(n), 0);
   const bool della = sp.kind == SparsifyKind::Della;
-  std::vector<float> keepProb;
+  std::unique_ptr<float[]> keepProb;  // not zero-filled: every entry is written
   if (della) {
     checkDella(sp, n, "sparsifyStats");
-    keepProb.resize(n);
-    dellaKeepProbabilities(in, sp, keepProb.data());
+    keepProb.reset(new float[n]);
+    dellaKeepProbabilities(in, sp, keepProb.get());
   }
   forEachDeltaTile(in, [&](unsigned, size_t tile, size_t start, size_t count, const float* d) {
     float* keptAbs = simd::threadScratch(simd::ScratchSlot::KernelC, 2 * count);

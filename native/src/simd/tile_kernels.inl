@@ -389,7 +389,7 @@ static void mergeTile(const MergeTileJob& job, const TileBands* bands, size_t st
     nonFinite[t + 1] += countNonFiniteTile(w, count);
     if (model.kind == SparsifyKind::Random || model.kind == SparsifyKind::Della)
       philoxWordsTile(model.stream, start, count, words);
-    const float* prob = model.kind == SparsifyKind::Della ? model.keepProb + start : nullptr;
+    const float* prob = model.kind == SparsifyKind::Della ? model.keepProb + (start - model.keepProbStart) : nullptr;
     weightedRange<V>(model, bands[t], base, w, words, prob, 0, split);
     weightedRange<S>(model, bands[t], base, w, words, prob, split, count);
   }

@@ -39,7 +39,8 @@ struct MergeTileModel {
   float rescale;      // random
   uint32_t keepBelow; // random: kept when (word >> 8) < keepBelow, i.e. u < density
   RandomStream stream;  // random, della
-  const float* keepProb;  // della: p of every element of the tensor (flat index)
+  const float* keepProb;  // della: keepProb[i - keepProbStart] = p of element i
+  size_t keepProbStart;
   bool divideByProb;      // della: value = δ / p when kept (else δ)
 };
 
