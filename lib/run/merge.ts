@@ -210,6 +210,8 @@ export async function runMerge(plan: MergePlan, outDir: string, options: RunOpti
       };
     });
 
+    const statistics: ModelStatistics = { dpOffsets, modelScopes, methodStatistics, selections: options.reuse?.selections };
+
     progress.start('merge', plan.tensors.length);
     const tensors = plan.tensors;
     const slots = Array.from({ length: buffers.slots }, () => new BufferSlot(buffers));
@@ -225,7 +227,6 @@ export async function runMerge(plan: MergePlan, outDir: string, options: RunOpti
         pendingRead = readInputs(plan, tensors[i + 1], slotOf(i + 1));
         pendingRead.catch(() => undefined);
       }
-      const statistics = { dpOffsets, modelScopes, methodStatistics, selections: options.reuse?.selections };
       const out = await mergeOne(plan, tensors[i], inputs, slotOf(i).out(tensors[i].outputBytes), statistics, allowNonfinite);
       pendingWrite = writer.writeTensor(tensors[i].name, out);
       pendingWrite.catch(() => undefined);
