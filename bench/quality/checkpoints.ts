@@ -44,6 +44,9 @@ function save(root: string, settings: Settings, backbone: Weights, heads: Map<st
 }
 
 export class CheckpointCache {
+  /** How many checkpoints this run trained and how many it found cached (reported with the timing). */
+  readonly counts = { trained: 0, cached: 0 };
+
   constructor(private readonly root: string, private readonly settings: Settings, private readonly log: (m: string) => void) {}
 
   private baseKey(tasks: Task[]): string {
@@ -54,6 +57,7 @@ export class CheckpointCache {
   base(tasks: Task[]): Checkpoint {
     const dir = path.join(this.root, `base-${this.baseKey(tasks)}`);
     const cached = tryLoad(dir, tasks.map((t) => t.name));
+    this.counts[cached ? 'cached' : 'trained']++;
     if (cached) return cached;
     this.log(`training the base on ${tasks.map((t) => t.name).join(' + ')}`);
     const { backbone, heads } = pretrain(this.settings.arch, tasks, this.settings.pretrain, this.log);
@@ -64,6 +68,7 @@ export class CheckpointCache {
     const spec = this.settings.finetune[regime];
     const dir = path.join(this.root, `ft-${task.name}-${regime}-${hashOf({ base: this.baseKey(tasks), spec })}`);
     const cached = tryLoad(dir, [task.name]);
+    this.counts[cached ? 'cached' : 'trained']++;
     if (cached) return cached;
     this.log(`fine-tuning ${task.name} (${regime}: ${spec.epochs} epoch(s), lr ${spec.lr})`);
     const out = finetune(this.settings.arch, base.backbone, base.heads.get(task.name)!, task, spec, `${task.name}/${regime}`, this.log);

@@ -26,17 +26,19 @@ export interface PruningSearch extends SearchOutcome {
   density: number;
 }
 
-/** DPA factors for one fine-tune, searched at the merge density on its validation split. */
-export async function searchPruningFactors(ctx: BenchContext, taskName: string, regime: Regime): Promise<PruningSearch> {
+/**
+ * DPA factors for one fine-tune at one density, searched on its validation split. Each density
+ * gets its own search: factors that suit partitions [0.1, 0.2] over-amplify [0.25, 0.5].
+ */
+export async function searchPruningFactors(ctx: BenchContext, taskName: string, regime: Regime, density: number): Promise<PruningSearch> {
   const task = ctx.tasks.find((t) => t.name === taskName)!;
-  const density = ctx.settings.mergeDensity;
   const config = pruneConfig('dppa', density, ctx.base.dir, finetuneOf(ctx, taskName, regime).dir, [1.8, 1.0], ctx.settings.dareSeed);
   const dense = denseAccuracy(ctx, task, regime, 'validation');
   ctx.log(`  DPA search: pruning ${taskName} (${regime}) at density ${density}`);
   const outcome = await searchFactors(
     config,
     async (dir) => taskAccuracy(ctx, loadModelDir(dir), task, regime, 'validation') / dense,
-    scratchDir(ctx, `search-${taskName}-${regime}`),
+    scratchDir(ctx, `search-${taskName}-${regime}-${density}`),
     ctx.log,
   );
   return { scope: 'pruning', task: taskName, regime, density, ...outcome };
@@ -44,7 +46,7 @@ export async function searchPruningFactors(ctx: BenchContext, taskName: string, 
 
 export async function runPruning(
   ctx: BenchContext,
-  factorsFor: (task: string, regime: Regime) => number[],
+  factorsFor: (task: string, regime: Regime, density: number) => number[],
 ): Promise<PruningRow[]> {
   const rows: PruningRow[] = [];
   for (const regime of REGIMES) {
@@ -58,7 +60,7 @@ export async function runPruning(
       for (const method of PRUNE_METHODS) {
         const line: string[] = [];
         for (const density of ctx.settings.densities) {
-          const config = pruneConfig(method, density, ctx.base.dir, ft.dir, factorsFor(task.name, regime), ctx.settings.dareSeed);
+          const config = pruneConfig(method, density, ctx.base.dir, ft.dir, factorsFor(task.name, regime, density), ctx.settings.dareSeed);
           const pruned = await runMerge(config, scratchDir(ctx, `prune-${task.name}-${regime}-${method}-${density}`));
           const acc = taskAccuracy(ctx, pruned, task, regime, 'test');
           rows.push({ task: task.name, regime, method, density, accuracy: acc, retained: acc / dense });

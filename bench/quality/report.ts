@@ -22,6 +22,7 @@ export interface BenchResults {
     skipped: string[];
     install?: string;
     settings: Settings;
+    checkpoints?: { trained: number; cached: number };
   };
   pruning: PruningRow[];
   merging: MergingRow[];
@@ -54,14 +55,14 @@ function setupSection(r: BenchResults): string {
   const spec = (t: Settings['pretrain']) =>
     `${t.epochs} epoch(s) over ${t.maxExamples ? `${t.maxExamples} examples per task` : 'the full training split'}, ${t.optimizer === 'adam' ? 'Adam' : 'SGD with momentum 0.9'} lr ${t.lr} (cosine decay), batch ${t.batch}`;
   return [
-    `Mode **${r.meta.mode}**, ${(r.meta.seconds / 60).toFixed(1)} min on ${r.meta.cpus} (Node ${r.meta.node}), ${r.meta.date}.`,
+    `Mode **${r.meta.mode}**, ${(r.meta.seconds / 60).toFixed(1)} min (${r.meta.checkpoints ? `${r.meta.checkpoints.trained} checkpoints trained, ${r.meta.checkpoints.cached} loaded from the cache` : 'checkpoints: unknown'}) on ${r.meta.cpus} (Node ${r.meta.node}), ${r.meta.date}.`,
     '',
     `- **Tasks**: ${r.meta.tasks.map((t) => `${t.name} (${t.train} train / ${t.validation} validation held out of the training set / ${t.test} official test)`).join('; ')}.` +
       (r.meta.skipped.length ? ` Skipped: ${r.meta.skipped.join('; ')} (install: \`${r.meta.install}\`).` : ''),
     `- **Model**: residual MLP, input projection 784→${a.hidden}, ${a.layers} layers of \`up_proj\` ${a.hidden}→${a.ffn} / ReLU / \`down_proj\` ${a.ffn}→${a.hidden} with parameter-free RMS norm, one head per task (never merged). Tensor names follow Llama (\`model.layers.N.mlp.up_proj.weight\`), so DP sees ${a.layers} layers × 2 modules.`,
     `- **Base**: multi-task pre-training on the mix of all tasks, ${spec(s.pretrain)}.`,
     `- **Fine-tunes** (input projection frozen, so every method prunes the same tensors): light = ${spec(s.finetune.light)}; heavy = ${spec(s.finetune.heavy)}.`,
-    `- **Pruning** = base + sparsified δ of one fine-tune (λ = 1), through \`merge\` of this library. \`dare\` = dare_linear (random drop, rescale 1/d, seed ${s.dareSeed}); \`dp\` = DP alone (density d, no amplification); \`dppa\` = DP + DPA with partitions [d/2, d] and the factors α searched per task and regime at d = ${s.mergeDensity} on the validation split.`,
+    `- **Pruning** = base + sparsified δ of one fine-tune (λ = 1), through \`merge\` of this library. \`dare\` = dare_linear (random drop, rescale 1/d, seed ${s.dareSeed}); \`dp\` = DP alone (density d, no amplification); \`dppa\` = DP + DPA with partitions [d/2, d] and the factors α searched per task, regime and density on the validation split.`,
     `- **Merging** at density ${s.mergeDensity} for every sparsified method; each method's λ picked from {${s.lambdaGrid.join(', ')}} on validation (score: geometric mean of accuracies normalized by the dense fine-tunes); DPPA's α searched on validation at its λ, then reused for \`consensus: sum\`.`,
   ].join('\n');
 }
@@ -169,13 +170,18 @@ function analysisSection(r: BenchResults): string {
     const base = mean(r.pruning.filter((p) => p.regime === regime && p.method === 'base').map((p) => p.retained));
     verdicts.push(`- merging ${regime}: ranking by avg normalized accuracy ${ranked.map(([m, v]) => `${m} ${pct(v)}%`).join(' > ')}; the best merge ${ranked[0][1] > base ? 'improves on' : 'does not improve on'} the base (${pct(base)}%) by ${pct(ranked[0][1] - base)} points.`);
   }
+  for (const regime of regimesOf(r)) {
+    const ss = r.dpa_search.searches.filter((x) => x.regime === regime);
+    const atStart = ss.filter((x) => Math.abs(x.factors[0] - 1.8) < 1e-9).length;
+    verdicts.push(`- search, ${regime}: α₁ stayed at its starting value 1.8 in ${atStart} of ${ss.length} searches (the ascent cannot lower it); α₂ ended at ${ss.map((x) => (x.factors[1] ?? 0).toFixed(1)).join(', ')}.`);
+  }
   out.push('**What the numbers say** (generated from the tables above):\n');
   out.push(verdicts.join('\n'));
   return out.join('\n');
 }
 
 /** Facts about the setup that the numbers alone do not show; true whatever the numbers are. */
-const CAVEATS = `- **Scale.** A 4-layer MLP of ~0.4 M parameters on 28×28 images is not a 7B LLM: the paper's
+const CAVEATS = `- **Scale.** A 4-layer MLP of ~0.36 M parameters on 28×28 images is not a 7B LLM: the paper's
   claim is tested here in its mechanism (DP's densities from |δ| outliers, DPA's amplification,
   DARE's rescaled random drop), not in its absolute numbers.
 - **Optimizer matters for DP.** Fine-tunes use SGD with momentum. A first version used Adam:
@@ -198,7 +204,7 @@ export function writeReport(mdFile: string, svgFile: string, r: BenchResults): v
     title: `${regime} fine-tunes`,
     series: PRUNE_METHODS.map((m) => ({ name: m, points: densities.map((d) => ({ x: d, y: 100 * meanRetained(r, regime, m, d) })) })),
   }));
-  fs.writeFileSync(svgFile, lineChart(panels, { title: 'Pruning: test accuracy retained (mean over tasks) vs density', xLabel: 'density (kept fraction of δ)', yLabel: 'retained accuracy %' }));
+  fs.writeFileSync(svgFile, lineChart(panels, { title: 'Pruning: test accuracy retained (mean over tasks) vs density', xLabel: 'density (kept fraction of δ)', yLabel: 'retained accuracy % (dashed: dense)', reference: 100 }));
   const md = [
     '# Does DPPA deliver? Pruning and merging quality on real data',
     '',

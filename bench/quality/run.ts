@@ -77,8 +77,13 @@ async function main(): Promise<void> {
 
     log('DPA factor search for pruning (validation split)');
     const pruningSearches: PruningSearch[] = [];
-    for (const regime of REGIMES) for (const task of tasks) pruningSearches.push(await searchPruningFactors(ctx, task.name, regime));
-    const factorsFor = (task: string, regime: string) => pruningSearches.find((s) => s.task === task && s.regime === regime)!.factors;
+    for (const regime of REGIMES) {
+      for (const task of tasks) {
+        for (const density of settings.densities) pruningSearches.push(await searchPruningFactors(ctx, task.name, regime, density));
+      }
+    }
+    const factorsFor = (task: string, regime: string, density: number) =>
+      pruningSearches.find((s) => s.task === task && s.regime === regime && s.density === density)!.factors;
 
     log('pruning');
     const pruning = await runPruning(ctx, factorsFor);
@@ -101,6 +106,7 @@ async function main(): Promise<void> {
         skipped: skipped.map((s) => s.replace(/; install.*/, '')),
         install: skipped.length ? FASHION_INSTALL : undefined,
         settings,
+        checkpoints: cache.counts,
       },
       pruning,
       merging: merging.rows,

@@ -21,7 +21,7 @@ function niceStep(range: number): number {
   return [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? 10 * mag;
 }
 
-export function lineChart(panels: Panel[], opts: { xLabel: string; yLabel: string; title: string }): string {
+export function lineChart(panels: Panel[], opts: { xLabel: string; yLabel: string; title: string; /** A dashed horizontal line (e.g. the dense model at 100%). */ reference?: number }): string {
   const W = 420, H = 320, M = { l: 58, r: 14, t: 44, b: 48 };
   const legendH = 26;
   const all = panels.flatMap((p) => p.series.flatMap((s) => s.points));
@@ -50,6 +50,10 @@ export function lineChart(panels: Panel[], opts: { xLabel: string; yLabel: strin
     }
     for (const x of xTicks) out.push(`<text x="${sx(x).toFixed(1)}" y="${M.t + ph + 16}" text-anchor="middle">${x}</text>`);
     out.push(`<rect x="${M.l}" y="${M.t}" width="${pw}" height="${ph}" fill="none" stroke="#444"/>`);
+    if (opts.reference !== undefined && opts.reference >= yMin && opts.reference <= yMax) {
+      const y = sy(opts.reference).toFixed(1);
+      out.push(`<line x1="${M.l}" x2="${M.l + pw}" y1="${y}" y2="${y}" stroke="#000" stroke-dasharray="5,4"/>`);
+    }
     out.push(`<text x="${M.l + pw / 2}" y="${M.t + ph + 36}" text-anchor="middle">${esc(opts.xLabel)}</text>`);
     out.push(`<text transform="translate(16,${M.t + ph / 2}) rotate(-90)" text-anchor="middle">${esc(opts.yLabel)}</text>`);
     panel.series.forEach((s, si) => {
