@@ -1,9 +1,9 @@
-// 16: the fused dense loop of mergeTensor (every model dense, consensus none, one input dtype):
+// 16: the fused loop of mergeTensor (every model dense or random, consensus none, one input dtype):
 // bit-identical to the float64 reference and on every SIMD path and thread count, including
 // normalize with a vanishing divisor, special values, and unaligned F32 buffers (generic path).
 import * as assert from 'assert';
 import { native } from '../lib/native';
-import type { InputDType, MergeJob, OutputDType } from '../lib/binding';
+import type { InputDType, MergeJob, OutputDType, Sparsify } from '../lib/binding';
 import * as ref from './ref/kernels-ref';
 import { SIZES, assertSameBytes, everyPathAndThreads } from './10.convert.test';
 
@@ -37,7 +37,13 @@ describe('16 fused dense merge', () => {
               const weights = [0.5, -0.25, 1.5, 0.3];
               const job: MergeJob = {
                 base: base as never,
-                models: fts.slice(0, count).map((ft, t) => ({ data: ft.data, dtype, weight: weights[t], sparsify: { kind: 'dense' as const, factor: [1, 0.7, 1.3, 2][t] } })),
+                // Model 2 is DARE ('random'): fused too.
+                models: fts.slice(0, count).map((ft, t) => ({
+                  data: ft.data, dtype, weight: weights[t],
+                  sparsify: t === 2
+                    ? ({ kind: 'random', stream: { seedLo: 3, seedHi: 1, streamLo: 8, streamHi: 9 }, density: 0.35, rescale: 1 / 0.35 } as Sparsify)
+                    : ({ kind: 'dense', factor: [1, 0.7, 1.3, 2][t] } as Sparsify),
+                })),
                 consensus: 'none', normalize, lambda: 0.85,
                 out: new Uint8Array(n * ref.dtypeSize(outDtype)), outDtype,
               };

@@ -58,7 +58,8 @@ int fusedDenseKind(const MergeSpec& spec) {
   const DType dt = spec.base.dtype;
   const auto aligned = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 4 == 0; };
   for (const MergeModelSpec& m : spec.models) {
-    if (m.sparsify.kind != SparsifyKind::Dense || m.tensor.dtype != dt) return 0;
+    const SparsifyKind kind = m.sparsify.kind;
+    if ((kind != SparsifyKind::Dense && kind != SparsifyKind::Random) || m.tensor.dtype != dt) return 0;
     if (dt == DType::F32 && !aligned(m.tensor.data)) return 0;
   }
   if (dt == DType::F32 && !(aligned(spec.base.data))) return 0;

@@ -318,8 +318,8 @@ static void combineRange(const MergeTileJob& job, const float* base, const float
   }
 }
 
-// The fused loop of job.fusedDense (tile_ops.h): every operation of weightedRange (Dense) and
-// combineRange (None) on registers, inputs decoded in place. D: 1 = F32, 2 = BF16, 3 = F16.
+// The fused loop of job.fusedDense (tile_ops.h): every operation of weightedRange (Dense,
+// Random) and combineRange (None) on registers, inputs decoded in place. D: 1 = F32, 2 = BF16, 3 = F16.
 template <class T, int D>
 static typename T::F loadInput(const uint8_t* data, size_t i) {
   if (D == 2) return T::loadBF16(data + 2 * i);
@@ -328,7 +328,8 @@ static typename T::F loadInput(const uint8_t* data, size_t i) {
 }
 
 template <class T, int D>
-static void fusedDenseRange(const MergeTileJob& job, size_t start, size_t begin, size_t end, uint64_t* nonFinite) {
+static void fusedDenseRange(const MergeTileJob& job, size_t start, size_t begin, size_t end, uint64_t* nonFinite,
+                            const uint32_t* words) {
   const typename T::I finiteMax = T::set1I(0x7F7FFFFFu);
   const typename T::F zero = T::zeroF();
   const typename T::F lambda = T::set1F(job.lambda);
@@ -346,7 +347,16 @@ static void fusedDenseRange(const MergeTileJob& job, size_t start, size_t begin,
       const typename T::F x = loadInput<T, D>(model.data, i);
       nonFinite[t + 1] += T::popcount(T::gtU(T::absBits(x), finiteMax));
       const typename T::F d = T::sub(x, b);
-      mixed = T::add(mixed, T::mul(T::set1F(model.weight), T::mul(T::set1F(model.factor), d)));
+      typename T::F v;
+      if (model.kind == SparsifyKind::Random) {
+        // As weightedRange: kept when (word >> 8) < keepBelow; words of model t at t·kMergeTile.
+        const typename T::M keep =
+            T::ltS(T::shiftRight(T::loadI(words + t * kMergeTile + j), 8), T::set1I(model.keepBelow));
+        v = T::select(keep, T::mul(T::set1F(model.rescale), d), zero);
+      } else {
+        v = T::mul(T::set1F(model.factor), d);
+      }
+      mixed = T::add(mixed, T::mul(T::set1F(model.weight), v));
     }
     if (job.normalize) mixed = T::div(mixed, divisor);
     const typename T::F r = T::add(b, T::mul(lambda, mixed));
@@ -361,9 +371,15 @@ static void fusedDenseRange(const MergeTileJob& job, size_t start, size_t begin,
 
 template <int D>
 static void fusedDenseTile(const MergeTileJob& job, size_t start, size_t count, uint64_t* nonFinite) {
+  uint32_t* words = nullptr;
+  for (size_t t = 0; t < job.nmodels; ++t) {
+    if (job.models[t].kind != SparsifyKind::Random) continue;
+    if (!words) words = reinterpret_cast<uint32_t*>(threadScratch(ScratchSlot::TileModels, kMergeTile * job.nmodels));
+    philoxWordsTile(job.models[t].stream, start, count, words + t * kMergeTile);
+  }
   const size_t split = vectorEnd(count);
-  fusedDenseRange<V, D>(job, start, 0, split, nonFinite);
-  fusedDenseRange<S, D>(job, start, split, count, nonFinite);
+  fusedDenseRange<V, D>(job, start, 0, split, nonFinite, words);
+  fusedDenseRange<S, D>(job, start, split, count, nonFinite, words);
 }
 
 static void mergeTile(const MergeTileJob& job, const TileBands* bands, size_t start, size_t count,

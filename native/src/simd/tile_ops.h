@@ -55,7 +55,7 @@ struct MergeTileJob {
   float divisorAll;  // 0 + f(w_0) + f(w_1) + ...: the divisor when every model matches
   uint8_t* out;
   DType outDtype;
-  // 0, or the one input dtype (F32 = 1, BF16 = 2, F16 = 3) when every model is Dense, the
+  // 0, or the one input dtype (F32 = 1, BF16 = 2, F16 = 3) when every model is Dense or Random, the
   // consensus is None and base and models share that dtype (F32: 4-byte aligned, out too):
   // mergeTile then runs one fused loop (same operations, same order, no tile buffers).
   int fusedDense;
