@@ -11,6 +11,7 @@ import { strict as assert } from 'assert';
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
+import { RUNTIME_OVERHEAD_BYTES } from '../lib/run/memory';
 import { merge, DppaError } from '../lib/index';
 import { tmpDir } from './hooks';
 import {
@@ -249,7 +250,7 @@ describe('80 faults: a memory budget too small for one tensor', function () {
     const target = path.join(dir, 'out-memory');
     const events: string[] = [];
     await assert.rejects(
-      merge(config, target, { maxMemory: 200e6 + 1000, onProgress: (e) => events.push(e.phase) }),
+      merge(config, target, { maxMemory: RUNTIME_OVERHEAD_BYTES + 1000, onProgress: (e) => events.push(e.phase) }),
       (e: unknown) => {
         assert.ok(e instanceof DppaError && e.code === 'E_MEMORY', String(e));
         assert.match(e.message, /model\.embed_tokens\.weight|lm_head\.weight|mlp/, 'names the tensor');
@@ -260,7 +261,7 @@ describe('80 faults: a memory budget too small for one tensor', function () {
     assert.deepEqual(events, [], 'not even the statistics pass started');
     assert.ok(!fs.existsSync(target));
     assert.deepEqual(tempsBeside(target), []);
-    const r = runCli(['merge', config, target, '--max-memory', '200001000']);
+    const r = runCli(['merge', config, target, '--max-memory', String(RUNTIME_OVERHEAD_BYTES + 1000)]);
     assert.equal(r.status, 1);
     assert.match(r.stderr, /memory budget/);
     assert.ok(!fs.existsSync(target));

@@ -4,12 +4,9 @@
  * once in one process give the same bytes as when run one after the other. The worker cases
  * run in a child process (83.child.ts) so that a hang fails one test, not the suite.
  *
- * KNOWN BUG (skipped below, native/src/addon/job.cpp): registerJobCleanup() adds, per
- * environment, a cleanup hook that stops the ONE process-wide job thread. When any worker
- * thread that loaded the addon exits (or is terminated), its hook sets stopping_ = true and
- * joins the thread; stopping_ is never reset, so every later job of every thread — the main
- * thread's included — is queued and never runs: its Promise never settles. The first test
- * therefore keeps its workers alive until the child process exits.
+ * A worker that loaded the addon and exits (or is terminated mid-job) must leave the others
+ * working: the process-wide job thread drops that worker's queued jobs, waits for its running
+ * one, and stops only with the last environment (native/src/addon/job.cpp).
  */
 import { strict as assert } from 'assert';
 import { spawnSync } from 'child_process';
@@ -44,14 +41,13 @@ describe('83 concurrency: workers and concurrent merges', function () {
     assert.deepEqual(r.main, [r.expected[2], r.expected[3]]);
   });
 
-  // Un-skip once job.cpp's cleanup hook no longer stops the shared job thread (see above).
-  it.skip('after a worker that used the addon exits, the main thread\'s jobs still run (KNOWN BUG: they hang)', () => {
+  it('after a worker that used the addon exits, the main thread\'s jobs still run', () => {
     const r = scenario('after-exit');
     assert.notEqual(r.before, 'hang');
     assert.equal(r.after, r.before, 'the main thread\'s job settles after the worker exited');
   });
 
-  it.skip('terminating workers in the middle of their jobs leaves the addon working (KNOWN BUG: later jobs hang)', () => {
+  it('terminating workers in the middle of their jobs leaves the addon working', () => {
     const r = scenario('terminate');
     assert.equal(r.after, r.before);
   });

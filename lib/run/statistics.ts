@@ -38,14 +38,18 @@ export async function gatherDpOffsets(plan: MergePlan, options: StatisticsOption
   options.progress.start('statistics', totalSteps);
 
   const usable = options.budget - RUNTIME_OVERHEAD_BYTES;
+  // Read buffers are reused from layer to layer (same-position modules have the same size),
+  // so memory stays at one layer's worth instead of waiting for the garbage collector.
+  const baseBuffers = new GrowingBuffers();
+  const ftBuffers = new GrowingBuffers();
+  const bytesOf = (t: PlannedTensor, m: number) => plan.models[m].source.tensors.get(t.name)!.byteLength;
   for (const [layer, tensors] of [...byLayer.entries()].sort((a, b) => a[0] - b[0])) {
     // Hold the layer's tensors (base + one fine-tune) between the passes when the budget
     // allows; otherwise read each tensor again for the layer-level pass (page cache helps).
-    const layerBytes = tensors.reduce((s, t) => s + plan.base.tensors.get(t.name)!.byteLength * 2, 0);
-    const hold = layerBytes <= usable;
-    const largest = Math.max(...tensors.map((t) => plan.base.tensors.get(t.name)!.byteLength));
-    const scratch = hold ? undefined : [Buffer.allocUnsafeSlow(largest * 2), Buffer.allocUnsafeSlow(largest * 2)];
-    const baseHeld = hold ? await Promise.all(tensors.map((t) => plan.base.read(t.name))) : [];
+    const baseBytes = tensors.map((t) => plan.base.tensors.get(t.name)!.byteLength);
+    const ftBytes = tensors.map((t) => Math.max(...plan.models.map((_, m) => bytesOf(t, m))));
+    const hold = baseBytes.reduce((a, b) => a + b, 0) + ftBytes.reduce((a, b) => a + b, 0) <= usable;
+    const baseHeld = hold ? await Promise.all(tensors.map((t, j) => plan.base.read(t.name, baseBuffers.get(j, baseBytes[j])))) : [];
 
     for (let m = 0; m < plan.models.length; m++) {
       const model = plan.models[m];
@@ -54,8 +58,10 @@ export async function gatherDpOffsets(plan: MergePlan, options: StatisticsOption
       const ftHeld: Uint8Array[] = [];
       const deltaOf = async (j: number): Promise<DeltaInput> => {
         const t = tensors[j];
-        const base = hold ? baseHeld[j] : await plan.base.read(t.name, scratch![0]);
-        const ft = hold ? (ftHeld[j] ??= await model.source.read(t.name)) : await model.source.read(t.name, scratch![1]);
+        const base = hold ? baseHeld[j] : await plan.base.read(t.name, baseBuffers.get(0, baseBytes[j]));
+        const ft = hold
+          ? (ftHeld[j] ??= await model.source.read(t.name, ftBuffers.get(j, ftBytes[j])))
+          : await model.source.read(t.name, ftBuffers.get(0, ftBytes[j]));
         return { base: { data: base, dtype: t.inputDtypes.base }, ft: { data: ft, dtype: t.inputDtypes.models[m] } };
       };
       const sums: number[] = [];
@@ -92,6 +98,16 @@ export async function gatherDpOffsets(plan: MergePlan, options: StatisticsOption
       ? undefined
       : computeDpOffsets(perModel[m], { lambda: plan.statisticsSpec(m).lambda, moduleOffsets: model.statistics === 'dp' }),
   );
+}
+
+/** Buffers by slot, each grown to the largest size asked of it and then reused. */
+class GrowingBuffers {
+  private readonly buffers: Uint8Array[] = [];
+
+  get(slot: number, bytes: number): Uint8Array {
+    if ((this.buffers[slot]?.byteLength ?? -1) < bytes) this.buffers[slot] = Buffer.allocUnsafeSlow(bytes);
+    return this.buffers[slot];
+  }
 }
 
 export function nonFiniteError(model: string, tensor: string, count: number): DppaError {

@@ -6,19 +6,28 @@
 #include <exception>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 namespace dppa {
 namespace addon {
 namespace {
 
 struct QueuedJob {
-  QueuedJob(std::unique_ptr<Job> j, Napi::Promise::Deferred d) : job(std::move(j)), deferred(d) {}
+  QueuedJob(std::unique_ptr<Job> j, Napi::Promise::Deferred d, napi_env e)
+      : job(std::move(j)), deferred(d), env(e) {}
   std::unique_ptr<Job> job;
   Napi::Promise::Deferred deferred;
+  napi_env env;  // the environment (main thread or a worker) that queued it
   napi_threadsafe_function settle = nullptr;
   std::string error;
   bool failed = false;
 };
+
+// A job whose environment is gone: its references cannot be released any more.
+void abandon(QueuedJob* job) {
+  for (auto& ref : job->job->keepAlive) ref.SuppressDestruct();
+  delete job;
+}
 
 // Runs on the JS thread: settles the Promise and releases the references.
 void settleOnJsThread(napi_env rawEnv, napi_value, void*, void* data) {
@@ -43,24 +52,58 @@ void settleOnJsThread(napi_env rawEnv, napi_value, void*, void* data) {
   }
 }
 
+// One job thread for the process, shared by every environment that loaded the addon (the
+// main thread and any worker_threads). It stops when the last environment is torn down; a
+// worker that exits only drops its own queued jobs and waits for its running one, so the
+// others keep working.
 class JobThread {
  public:
+  void attach() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ++environments_;
+  }
+
   void push(QueuedJob* job) {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       if (!thread_.joinable()) thread_ = std::thread([this] { loop(); });
       queue_.push_back(job);
     }
-    wake_.notify_one();
+    wake_.notify_all();
   }
 
-  void stop() {
+  // At an environment's teardown: its queued jobs are dropped (their Promises can never be
+  // settled), its running job is waited for (it may be writing that environment's buffers);
+  // the last environment also stops the thread.
+  void detach(napi_env env) {
+    std::vector<QueuedJob*> dropped;
+    std::thread finished;
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      for (auto it = queue_.begin(); it != queue_.end();) {
+        if ((*it)->env == env) {
+          dropped.push_back(*it);
+          it = queue_.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      idle_.wait(lock, [&] { return runningEnv_ != env; });
+      if (--environments_ == 0) {
+        stopping_ = true;
+        finished = std::move(thread_);
+      }
+    }
+    wake_.notify_all();
+    if (finished.joinable()) finished.join();
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      stopping_ = true;
+      if (environments_ == 0) stopping_ = false;  // a later environment may start it again
     }
-    wake_.notify_one();
-    if (thread_.joinable()) thread_.join();
+    for (QueuedJob* job : dropped) {
+      napi_release_threadsafe_function(job->settle, napi_tsfn_abort);
+      abandon(job);
+    }
   }
 
  private:
@@ -73,6 +116,7 @@ class JobThread {
         if (stopping_) return;
         job = queue_.front();
         queue_.pop_front();
+        runningEnv_ = job->env;
       }
       try {
         job->job->work();
@@ -83,17 +127,25 @@ class JobThread {
         job->failed = true;
         job->error = "unknown native error";
       }
-      // After this call the JS thread owns (and deletes) the job: read `settle` first.
+      // After a successful call the JS thread owns (and deletes) the job: read `settle` first.
       napi_threadsafe_function settle = job->settle;
-      napi_call_threadsafe_function(settle, job, napi_tsfn_blocking);
+      if (napi_call_threadsafe_function(settle, job, napi_tsfn_blocking) != napi_ok) abandon(job);
       napi_release_threadsafe_function(settle, napi_tsfn_release);
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        runningEnv_ = nullptr;
+      }
+      idle_.notify_all();
     }
   }
 
   std::mutex mutex_;
   std::condition_variable wake_;
+  std::condition_variable idle_;
   std::deque<QueuedJob*> queue_;
   std::thread thread_;
+  napi_env runningEnv_ = nullptr;
+  int environments_ = 0;
   bool stopping_ = false;
 };
 
@@ -105,7 +157,7 @@ JobThread& jobThread() {
 }  // namespace
 
 Napi::Promise queueJob(Napi::Env env, std::unique_ptr<Job> job) {
-  auto queued = std::make_unique<QueuedJob>(std::move(job), Napi::Promise::Deferred::New(env));
+  auto queued = std::make_unique<QueuedJob>(std::move(job), Napi::Promise::Deferred::New(env), napi_env(env));
   Napi::Promise promise = queued->deferred.Promise();
   // One thread-safe function per job: while it exists, the pending Promise keeps Node alive.
   napi_status status = napi_create_threadsafe_function(env, nullptr, nullptr, Napi::String::New(env, "dppa-job"), 0, 1,
@@ -116,7 +168,9 @@ Napi::Promise queueJob(Napi::Env env, std::unique_ptr<Job> job) {
 }
 
 void registerJobCleanup(Napi::Env env) {
-  env.AddCleanupHook([] { jobThread().stop(); });
+  jobThread().attach();
+  napi_env raw = env;
+  env.AddCleanupHook([raw] { jobThread().detach(raw); });
 }
 
 }  // namespace addon
