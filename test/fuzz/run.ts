@@ -93,7 +93,7 @@ function editHeader(bytes: Uint8Array, rng: Xoshiro128): Uint8Array {
     }
     case 10: delete entry[pick(['dtype', 'shape', 'data_offsets'])]; break;
     default: { // shift every offset, as if a byte were inserted before the data
-      for (const n of names) if (header[n]?.data_offsets) header[n].data_offsets = header[n].data_offsets.map((o: number) => o + 1);
+      for (const n of names) if (Array.isArray(header[n]?.data_offsets)) header[n].data_offsets = header[n].data_offsets.map((o: number) => o + 1);
     }
   }
   return withLength(new TextEncoder().encode(JSON.stringify(header)), data);
