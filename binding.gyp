@@ -45,6 +45,7 @@
         "native/src/addon/job.cpp",
         "native/src/addon/glue_control.cpp",
         "native/src/addon/device.cpp",
+        "native/src/addon/glue_memory.cpp",
         "native/src/addon/glue_convert.cpp",
         "native/src/addon/glue_stats.cpp",
         "native/src/addon/glue_merge.cpp"

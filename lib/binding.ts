@@ -188,6 +188,12 @@ export interface NativeBinding {
   linearCombine(inputs: TensorInput[], coeffs: Float64Array, out: Uint8Array, outDtype: OutputDType): Promise<{ nonFinite: Float64Array }>;
   /** The fused recipe: decode, δ, sparsify, weight, consensus, combine, encode. */
   mergeTensor(job: MergeJob): Promise<MergeResult>;
+  /**
+   * A large buffer for tensor data, backed by transparent huge pages where the kernel allows
+   * (page faults are the main cost of first touching big buffers, especially in VMs). Small
+   * sizes get an ordinary Uint8Array. Freed when collected.
+   */
+  allocateBuffer(bytes: number): Uint8Array;
   /** A plain parallel copy of src into dst: the bandwidth yardstick of the benchmarks. */
   copy(src: Uint8Array, dst: Uint8Array): Promise<void>;
   /** The generator itself, for tests: u for elements [start, start + out.length). */

@@ -80,15 +80,17 @@ export function planBuffers(
   return { inputBytes, outputBytes, slots: 2 * oneSlot <= usable ? 2 : 1 };
 }
 
+/** Allocates a buffer for tensor data (the addon's huge-page-backed allocateBuffer). */
+export type Allocate = (bytes: number) => Uint8Array;
+
 /** A set of buffers reused tensor after tensor: one per input, plus one for the output. */
 export class BufferSlot {
   private readonly inputs: Uint8Array[];
   private readonly output: Uint8Array;
 
-  constructor(plan: BufferPlan) {
-    // allocUnsafeSlow: not pooled and not zero-filled, so untouched pages cost nothing.
-    this.inputs = plan.inputBytes.map((n) => Buffer.allocUnsafeSlow(n));
-    this.output = Buffer.allocUnsafeSlow(plan.outputBytes);
+  constructor(plan: BufferPlan, allocate: Allocate) {
+    this.inputs = plan.inputBytes.map((n) => allocate(n));
+    this.output = allocate(plan.outputBytes);
   }
 
   input(i: number): Uint8Array {

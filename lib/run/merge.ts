@@ -214,7 +214,7 @@ export async function runMerge(plan: MergePlan, outDir: string, options: RunOpti
 
     progress.start('merge', plan.tensors.length);
     const tensors = plan.tensors;
-    const slots = Array.from({ length: buffers.slots }, () => new BufferSlot(buffers));
+    const slots = Array.from({ length: buffers.slots }, () => new BufferSlot(buffers, (n) => plan.native.allocateBuffer(n)));
     const slotOf = (i: number) => slots[i % slots.length];
     pendingRead = tensors.length > 0 ? readInputs(plan, tensors[0], slotOf(0)) : undefined;
     for (let i = 0; i < tensors.length; i++) {

@@ -40,8 +40,9 @@ export async function gatherDpOffsets(plan: MergePlan, options: StatisticsOption
   const usable = options.budget - RUNTIME_OVERHEAD_BYTES;
   // Read buffers are reused from layer to layer (same-position modules have the same size),
   // so memory stays at one layer's worth instead of waiting for the garbage collector.
-  const baseBuffers = new GrowingBuffers();
-  const ftBuffers = new GrowingBuffers();
+  const allocate = (bytes: number) => plan.native.allocateBuffer(bytes);
+  const baseBuffers = new GrowingBuffers(allocate);
+  const ftBuffers = new GrowingBuffers(allocate);
   const bytesOf = (t: PlannedTensor, m: number) => plan.models[m].source.tensors.get(t.name)!.byteLength;
   for (const [layer, tensors] of [...byLayer.entries()].sort((a, b) => a[0] - b[0])) {
     // Hold the layer's tensors (base + one fine-tune) between the passes when the budget
@@ -104,8 +105,10 @@ export async function gatherDpOffsets(plan: MergePlan, options: StatisticsOption
 class GrowingBuffers {
   private readonly buffers: Uint8Array[] = [];
 
+  constructor(private readonly allocate: (bytes: number) => Uint8Array) {}
+
   get(slot: number, bytes: number): Uint8Array {
-    if ((this.buffers[slot]?.byteLength ?? -1) < bytes) this.buffers[slot] = Buffer.allocUnsafeSlow(bytes);
+    if ((this.buffers[slot]?.byteLength ?? -1) < bytes) this.buffers[slot] = this.allocate(bytes);
     return this.buffers[slot];
   }
 }

@@ -10,6 +10,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   dppa::addon::registerConvert(env, exports);
   dppa::addon::registerStats(env, exports);
   dppa::addon::registerMerge(env, exports);
+  dppa::addon::registerMemory(env, exports);
   return exports;
 }
 

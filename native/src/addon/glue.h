@@ -9,6 +9,7 @@ void registerControl(Napi::Env env, Napi::Object exports);   // version, simd, t
 void registerConvert(Napi::Env env, Napi::Object exports);   // decode, encode, delta, copy, randomUniform
 void registerStats(Napi::Env env, Napi::Object exports);     // absStats, absHistogram, gram, sparsifyStats, selectThresholds
 void registerMerge(Napi::Env env, Napi::Object exports);     // mergeTensor, linearCombine
+void registerMemory(Napi::Env env, Napi::Object exports);    // allocateBuffer
 
 }  // namespace addon
 }  // namespace dppa
