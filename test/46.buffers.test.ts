@@ -8,12 +8,8 @@ describe('46 tensor buffers', () => {
       const buffer = native().allocateBuffer(bytes);
       assert.ok(buffer instanceof Uint8Array);
       assert.equal(buffer.byteLength, bytes);
-      if (bytes > 0) {
-        buffer[0] = 7;
-        buffer[bytes - 1] = 9;
-        buffer.fill(3, 1, bytes - 1);
-        assert.equal(buffer[0] + buffer[bytes - 1] + (bytes > 2 ? buffer[1] : 3), 19);
-      }
+      for (let i = 0; i < bytes; i += 4093) buffer[i] = i % 251;
+      for (let i = 0; i < bytes; i += 4093) assert.equal(buffer[i], i % 251);
     }
   });
 
