@@ -180,12 +180,14 @@ std::vector<double> mergeTensor(const MergeSpec& spec) {
     }
     // Chunks of the group (per-element work: the result does not depend on the chunking).
     const size_t tasks = chunkCount(g1 - g0);
-    std::vector<uint64_t> counts(tasks * (nmodels + 1), 0);
+    // Each task's counters on cache lines of their own (no false sharing between workers).
+    const size_t stride = (nmodels + 1 + 7) / 8 * 8;
+    std::vector<uint64_t> counts(tasks * stride, 0);
     pool::parallelFor(tasks, [&](size_t task, unsigned) {
       const Range local = chunkRange(task, g1 - g0);
       const Range r = {g0 + local.begin, g0 + local.end};
       simd::TileBands bands[simd::kMaxModels];
-      uint64_t* nonFinite = counts.data() + task * (nmodels + 1);
+      uint64_t* nonFinite = counts.data() + task * stride;
       for (size_t start = r.begin; start < r.end;) {
         // A tile never crosses a row boundary of per-row rules, so its rules are constants.
         size_t end = std::min(r.end, start + simd::kMergeTile);
@@ -200,7 +202,7 @@ std::vector<double> mergeTensor(const MergeSpec& spec) {
       }
     });
     for (size_t task = 0; task < tasks; ++task)
-      for (size_t t = 0; t <= nmodels; ++t) result[t] += double(counts[task * (nmodels + 1) + t]);
+      for (size_t t = 0; t <= nmodels; ++t) result[t] += double(counts[task * stride + t]);
     if (n == 0) break;
   }
   return result;

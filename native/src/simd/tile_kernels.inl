@@ -337,6 +337,10 @@ static void fusedDenseRange(const MergeTileJob& job, size_t start, size_t begin,
   divisor = T::select(T::ltF(T::absF(divisor), T::set1F(0x1.5798f0p-27f)), T::set1F(1.0f), divisor);
   const size_t nmodels = job.nmodels;
   uint64_t baseNonFinite = 0;
+  // Counted in locals: nonFinite points into an array shared with other workers' tasks
+  // (updating it per vector would bounce its cache line between cores).
+  uint64_t modelNonFinite[kMaxModels];
+  for (size_t t = 0; t < nmodels; ++t) modelNonFinite[t] = 0;
   for (size_t j = begin; j < end; j += T::W) {
     const size_t i = start + j;
     const typename T::F b = loadInput<T, D>(job.base, i);
@@ -345,7 +349,7 @@ static void fusedDenseRange(const MergeTileJob& job, size_t start, size_t begin,
     for (size_t t = 0; t < nmodels; ++t) {
       const MergeTileModel& model = job.models[t];
       const typename T::F x = loadInput<T, D>(model.data, i);
-      nonFinite[t + 1] += T::popcount(T::gtU(T::absBits(x), finiteMax));
+      modelNonFinite[t] += T::popcount(T::gtU(T::absBits(x), finiteMax));
       const typename T::F d = T::sub(x, b);
       typename T::F v;
       if (model.kind == SparsifyKind::Random) {
@@ -367,6 +371,7 @@ static void fusedDenseRange(const MergeTileJob& job, size_t start, size_t begin,
     }
   }
   nonFinite[0] += baseNonFinite;
+  for (size_t t = 0; t < nmodels; ++t) nonFinite[t + 1] += modelNonFinite[t];
 }
 
 template <int D>
