@@ -2,7 +2,7 @@
 // the project's benchmark is bench/). Usage: node native/tools/kbench.js [threads] [million elements] [reps]
 // GB/s counts the minimal bytes: copy = read + write; dare/della merge (F32 base + F32 ft -> F32)
 // = 3 × 4n; randomUniform = 4n written; select (F32, no base) = one read of 4n; ta_k3_bf16 =
-// 4 × 2n read + 2n written. Each figure is the best of `reps` runs.
+// 4 × 2n read + 2n written; ties_* likewise; select_delta_bf16 = 4n (as bench/). Each figure is the best of `reps` runs.
 const path = require('path');
 const addon = require(process.env.DPPA_ADDON || path.join(__dirname, '../../build/Release/dppa.node'));
 const threads = Number(process.argv[2] || 2);
@@ -55,6 +55,21 @@ async function best(fn) {
     const b16 = bf16Of(base), fts = [2, 3, 4].map((s) => { const x = f32(n, s, 0.02); for (let i = 0; i < n; ++i) x[i] += base[i]; return bf16Of(x); });
     const o16 = new Uint8Array(2 * n);
     cases.ta_k3_bf16 = [10 * n, () => addon.mergeTensor({ base: { data: b16, dtype: 'BF16' }, models: fts.map((d) => ({ data: d, dtype: 'BF16', weight: 1 / 3, sparsify: { kind: 'dense', factor: 1 } })), consensus: 'none', normalize: false, lambda: 1, out: o16, outDtype: 'BF16' })];
+  }
+  // TIES on bf16 (as bench/kernels.ts): one selection of δ per model at k = 20%, then the merge.
+  const tiesWanted = !only || ['ties_merge_only_k3_bf16', 'select_delta_bf16', 'ties_k3_bf16'].some((c) => only.includes(c));
+  if (tiesWanted) {
+    const b16 = bf16Of(base), fts = [5, 6, 7].map((s) => { const x = f32(n, s, 0.02); for (let i = 0; i < n; ++i) x[i] += base[i]; return bf16Of(x); });
+    const o16 = new Uint8Array(2 * n);
+    const ks = new Float64Array([Math.floor(n * 0.2)]);
+    const B16 = { data: b16, dtype: 'BF16' };
+    const select = (d) => addon.selectThresholds({ base: B16, ft: { data: d, dtype: 'BF16' } }, ks);
+    const merge = (rules) => addon.mergeTensor({ base: B16, models: fts.map((d, i) => ({ data: d, dtype: 'BF16', weight: 1, sparsify: { kind: 'bands', rules: rules[i], factor: new Float64Array([1]) } })), consensus: 'sum', normalize: true, lambda: 1, out: o16, outDtype: 'BF16' });
+    const rules = [];
+    for (const d of fts) rules.push(await select(d));
+    cases.select_delta_bf16 = [4 * n, () => select(fts[0])];
+    cases.ties_merge_only_k3_bf16 = [10 * n, () => merge(rules)];
+    cases.ties_k3_bf16 = [10 * n, async () => { const r = []; for (const d of fts) r.push(await select(d)); return merge(r); }];
   }
   let copyGBs = 0;
   for (const [name, [bytes, fn]] of Object.entries(cases)) {

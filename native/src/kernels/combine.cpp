@@ -53,13 +53,24 @@ void resolveBands(const SparsifySpec& sp, size_t rowLength, size_t start, size_t
 }
 
 // MergeTileJob::fusedDense (tile_ops.h).
+// The same dtype everywhere, every model Dense, Random or Bands; with bands or a consensus
+// (fusedGeneral) at most kMaxFusedModels models.
+bool needsGeneralFused(const MergeSpec& spec) {
+  if (spec.consensus != Consensus::None) return true;
+  for (const MergeModelSpec& m : spec.models)
+    if (m.sparsify.kind == SparsifyKind::Bands) return true;
+  return false;
+}
+
 int fusedDenseKind(const MergeSpec& spec) {
-  if (spec.consensus != Consensus::None) return 0;
+  if (needsGeneralFused(spec) && spec.models.size() > simd::kMaxFusedModels) return 0;
   const DType dt = spec.base.dtype;
   const auto aligned = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 4 == 0; };
   for (const MergeModelSpec& m : spec.models) {
     const SparsifyKind kind = m.sparsify.kind;
-    if ((kind != SparsifyKind::Dense && kind != SparsifyKind::Random) || m.tensor.dtype != dt) return 0;
+    if ((kind != SparsifyKind::Dense && kind != SparsifyKind::Random && kind != SparsifyKind::Bands) ||
+        m.tensor.dtype != dt)
+      return 0;
     if (dt == DType::F32 && !aligned(m.tensor.data)) return 0;
   }
   if (dt == DType::F32 && !(aligned(spec.base.data))) return 0;
@@ -130,6 +141,7 @@ std::vector<double> mergeTensor(const MergeSpec& spec) {
   job.out = spec.out;
   job.outDtype = spec.outDtype;
   job.fusedDense = fusedDenseKind(spec);
+  job.fusedGeneral = needsGeneralFused(spec);
 
   // DELLA models: keep probabilities for a group of whole rows at a time (every della model
   // with the same row length), in buffers kept between calls; otherwise the whole tensor.

@@ -387,8 +387,116 @@ static void fusedDenseTile(const MergeTileJob& job, size_t start, size_t count, 
   fusedDenseRange<S, D>(job, start, split, count, nonFinite, words);
 }
 
+// The fused loop of job.fusedDense with bands and/or a consensus (job.fusedGeneral): the
+// operations of weightedRange (Dense, Random, Bands) and combineRange, in the same order, with
+// every W_t in registers and inputs decoded in place. D as fusedDenseRange.
+template <class T, int D>
+static void fusedGeneralRange(const MergeTileJob& job, const TileBands* bands, size_t start, size_t begin, size_t end,
+                              uint64_t* nonFinite, const uint32_t* words) {
+  const typename T::I finiteMax = T::set1I(0x7F7FFFFFu);
+  const typename T::F zero = T::zeroF();
+  const typename T::F lambda = T::set1F(job.lambda);
+  const typename T::F tinyDivisor = T::set1F(0x1.5798f0p-27f);
+  const size_t nmodels = job.nmodels;
+  uint64_t counted[kMaxFusedModels + 1];
+  for (size_t t = 0; t <= nmodels; ++t) counted[t] = 0;
+  for (size_t j = begin; j < end; j += T::W) {
+    const size_t i = start + j;
+    const typename T::F b = loadInput<T, D>(job.base, i);
+    counted[0] += T::popcount(T::gtU(T::absBits(b), finiteMax));
+    typename T::F w[kMaxFusedModels];
+    for (size_t t = 0; t < nmodels; ++t) {
+      const MergeTileModel& model = job.models[t];
+      const typename T::F x = loadInput<T, D>(model.data, i);
+      counted[t + 1] += T::popcount(T::gtU(T::absBits(x), finiteMax));
+      const typename T::F d = T::sub(x, b);
+      typename T::F v;
+      if (model.kind == SparsifyKind::Bands) {
+        const TileBands& tb = bands[t];
+        const typename T::I magnitude = T::absBits(d);
+        const typename T::I index = T::addI(T::iota(), T::set1I(uint32_t(j)));
+        typename T::M keptSoFar = T::mNone();
+        v = zero;
+        for (int k = 0; k < tb.nbands; ++k) {
+          const typename T::I threshold = T::set1I(tb.bits[k]);
+          const typename T::M tieKept =
+              T::mAnd(T::eqI(magnitude, threshold), T::mNot(T::gtS(index, T::set1I(uint32_t(tb.tieLimit[k])))));
+          const typename T::M keep = T::mOr(T::gtU(magnitude, threshold), tieKept);
+          v = T::select(T::mAndNot(keep, keptSoFar), T::mul(T::set1F(tb.factor[k]), d), v);
+          keptSoFar = T::mOr(keptSoFar, keep);
+        }
+      } else if (model.kind == SparsifyKind::Random) {
+        const typename T::M keep =
+            T::ltS(T::shiftRight(T::loadI(words + t * kMergeTile + j), 8), T::set1I(model.keepBelow));
+        v = T::select(keep, T::mul(T::set1F(model.rescale), d), zero);
+      } else {
+        v = T::mul(T::set1F(model.factor), d);
+      }
+      w[t] = T::mul(T::set1F(model.weight), v);
+    }
+    typename T::F mixed = zero;
+    typename T::F divisor = zero;
+    if (job.consensus == Consensus::None) {
+      for (size_t t = 0; t < nmodels; ++t) mixed = T::add(mixed, w[t]);
+      divisor = T::set1F(job.divisorAll);
+    } else {
+      typename T::F total = zero;
+      if (job.consensus == Consensus::Sum) {
+        for (size_t t = 0; t < nmodels; ++t) total = T::add(total, w[t]);
+      } else {
+        const typename T::F one = T::set1F(1.0f), minusOne = T::set1F(-1.0f);
+        for (size_t t = 0; t < nmodels; ++t) {
+          const typename T::F sign =
+              T::select(T::gtF(w[t], zero), one, T::select(T::ltF(w[t], zero), minusOne, zero));
+          total = T::add(total, sign);
+        }
+      }
+      const typename T::M electedMinus = T::ltF(total, zero);
+      for (size_t t = 0; t < nmodels; ++t) {
+        const typename T::M agrees =
+            T::mOr(T::mAndNot(T::gtF(w[t], zero), electedMinus), T::mAnd(T::ltF(w[t], zero), electedMinus));
+        mixed = T::add(mixed, T::select(agrees, w[t], zero));
+        divisor = T::add(divisor, T::select(agrees, T::set1F(job.models[t].weight), zero));
+      }
+    }
+    if (job.normalize) {
+      divisor = T::select(T::ltF(T::absF(divisor), tinyDivisor), T::set1F(1.0f), divisor);
+      mixed = T::div(mixed, divisor);
+    }
+    const typename T::F r = T::add(b, T::mul(lambda, mixed));
+    switch (job.outDtype) {
+      case DType::BF16: T::storeBF16(job.out + 2 * i, r); break;
+      case DType::F16: T::storeF16(job.out + 2 * i, r); break;
+      default: T::storeF(reinterpret_cast<float*>(job.out) + i, r); break;
+    }
+  }
+  for (size_t t = 0; t <= nmodels; ++t) nonFinite[t] += counted[t];
+}
+
+template <int D>
+static void fusedGeneralTile(const MergeTileJob& job, const TileBands* bands, size_t start, size_t count,
+                             uint64_t* nonFinite) {
+  uint32_t* words = nullptr;
+  for (size_t t = 0; t < job.nmodels; ++t) {
+    if (job.models[t].kind != SparsifyKind::Random) continue;
+    if (!words) words = reinterpret_cast<uint32_t*>(threadScratch(ScratchSlot::TileModels, kMergeTile * job.nmodels));
+    philoxWordsTile(job.models[t].stream, start, count, words + t * kMergeTile);
+  }
+  const size_t split = vectorEnd(count);
+  fusedGeneralRange<V, D>(job, bands, start, 0, split, nonFinite, words);
+  fusedGeneralRange<S, D>(job, bands, start, split, count, nonFinite, words);
+}
+
 static void mergeTile(const MergeTileJob& job, const TileBands* bands, size_t start, size_t count,
                       uint64_t* nonFinite) {
+  if (job.fusedGeneral) {
+    switch (job.fusedDense) {
+      case 1: return fusedGeneralTile<1>(job, bands, start, count, nonFinite);
+      case 2: return fusedGeneralTile<2>(job, bands, start, count, nonFinite);
+      case 3: return fusedGeneralTile<3>(job, bands, start, count, nonFinite);
+      default: break;
+    }
+  }
   switch (job.fusedDense) {
     case 1: return fusedDenseTile<1>(job, start, count, nonFinite);
     case 2: return fusedDenseTile<2>(job, start, count, nonFinite);

@@ -20,6 +20,8 @@ constexpr size_t kReduceTile = 4096;
 constexpr size_t kReduceLanes = 256;
 constexpr size_t kMaxBands = 16;
 constexpr size_t kMaxModels = 64;
+// Most models of the general fused merge loop (MergeTileJob::fusedGeneral).
+constexpr size_t kMaxFusedModels = 8;
 
 // The band rules of one model resolved for one tile (one row): element j of the tile (local
 // index) is kept by band b when abs > bits[b], or abs == bits[b] and j <= tieLimit[b].
@@ -55,10 +57,14 @@ struct MergeTileJob {
   float divisorAll;  // 0 + f(w_0) + f(w_1) + ...: the divisor when every model matches
   uint8_t* out;
   DType outDtype;
-  // 0, or the one input dtype (F32 = 1, BF16 = 2, F16 = 3) when every model is Dense or Random, the
-  // consensus is None and base and models share that dtype (F32: 4-byte aligned, out too):
-  // mergeTile then runs one fused loop (same operations, same order, no tile buffers).
+  // 0, or the one input dtype (F32 = 1, BF16 = 2, F16 = 3) when every model is Dense, Random or
+  // Bands and base and models share that dtype (F32: 4-byte aligned, out too); with bands or a
+  // consensus, at most kMaxFusedModels models. mergeTile then runs one fused loop (same
+  // operations, same order, no tile buffers).
   int fusedDense;
+  // With fusedDense set: true when some model is Bands or the consensus is not None (then
+  // nmodels <= kMaxFusedModels); mergeTile runs the general fused loop, W_t held in registers.
+  bool fusedGeneral;
 };
 
 struct LinearTileInput {
