@@ -59,7 +59,9 @@ async function best(fn) {
   // TIES on bf16 (as bench/kernels.ts): one selection of δ per model at k = 20%, then the merge.
   const tiesWanted = !only || ['ties_merge_only_k3_bf16', 'select_delta_bf16', 'ties_k3_bf16'].some((c) => only.includes(c));
   if (tiesWanted) {
-    const b16 = bf16Of(base), fts = [5, 6, 7].map((s) => { const x = f32(n, s, 0.02); for (let i = 0; i < n; ++i) x[i] += base[i]; return bf16Of(x); });
+    // Base magnitudes ~0.02, δ ~0.002 (the shape of bench/synthdata's family).
+    const bt = Float32Array.from(base, (v) => v * 0.02);
+    const b16 = bf16Of(bt), fts = [5, 6, 7].map((s) => { const x = f32(n, s, 0.004); for (let i = 0; i < n; ++i) x[i] += bt[i]; return bf16Of(x); });
     const o16 = new Uint8Array(2 * n);
     const ks = new Float64Array([Math.floor(n * 0.2)]);
     const B16 = { data: b16, dtype: 'BF16' };

@@ -15,10 +15,12 @@
 #include <atomic>
 #include <cmath>
 #include <functional>
+#include <mutex>
 #include <utility>
 #include <vector>
 
 #include "common.h"
+
 
 namespace dppa {
 using namespace detail;
@@ -198,7 +200,35 @@ uint32_t sampleRank(std::vector<uint32_t>& sample, size_t r) {
   return sample[r];
 }
 
+// Buffers of selectByBracket, kept between calls (fresh pages fault expensively on every call);
+// one call at a time holds them, a concurrent one uses its own.
+struct BracketScratch {
+  std::vector<uint32_t> sample, hist, values;
+  std::vector<uint64_t> above;
+  std::vector<std::vector<uint64_t>> found;
+};
+std::mutex& bracketScratchMutex() {
+  static std::mutex mutex;
+  return mutex;
+}
+BracketScratch& keptBracketScratch() {
+  static BracketScratch* scratch = new BracketScratch();  // leaked: no teardown order issues
+  return *scratch;
+}
+
+bool selectByBracketWith(const DeltaView& in, const double* ks, size_t nks, SelectRule rule, BandRules& out,
+                         BracketScratch& mem);
+
 bool selectByBracket(const DeltaView& in, const double* ks, size_t nks, SelectRule rule, BandRules& out) {
+  if (in.size() < kBracketMinElements) return false;
+  std::unique_lock<std::mutex> lock(bracketScratchMutex(), std::try_to_lock);
+  if (lock.owns_lock()) return selectByBracketWith(in, ks, nks, rule, out, keptBracketScratch());
+  BracketScratch own;
+  return selectByBracketWith(in, ks, nks, rule, out, own);
+}
+
+bool selectByBracketWith(const DeltaView& in, const double* ks, size_t nks, SelectRule rule, BandRules& out,
+                         BracketScratch& mem) {
   const simd::TileOps& ops = simd::ops();
   const size_t n = in.size();
   if (n < kBracketMinElements) return false;
@@ -210,7 +240,8 @@ bool selectByBracket(const DeltaView& in, const double* ks, size_t nks, SelectRu
 
   // The sample: kSampleBlocks runs of kSampleRun consecutive elements (a cache line of float32
   // each), run s starting at floor(s·n / kSampleBlocks).
-  std::vector<uint32_t> sample(kSample);
+  std::vector<uint32_t>& sample = mem.sample;
+  sample.resize(kSample);
   pool::workerSlots();
   constexpr size_t kSampleTasks = 64;
   pool::parallelFor(kSampleTasks, [&](size_t task, unsigned) {
@@ -236,11 +267,25 @@ bool selectByBracket(const DeltaView& in, const double* ks, size_t nks, SelectRu
   const uint64_t cap = uint64_t(4 * expected) + 65536;
 
   const size_t tasks = chunkCount(n);
-  std::vector<uint64_t> above(tasks * nb, 0);
-  std::vector<std::vector<uint64_t>> found(tasks * nb);
+  std::vector<uint64_t>& above = mem.above;
+  above.assign(tasks * nb, 0);
+  std::vector<std::vector<uint64_t>>& found = mem.found;
+  if (found.size() < tasks * nb) found.resize(tasks * nb);
+  for (size_t e = 0; e < tasks * nb; ++e) found[e].clear();  // keeps the capacity
   std::atomic<uint64_t> collected{0};
   std::atomic<bool> overflow{false};
-  const bool direct = !in.hasBase && in.ft.dtype == DType::F32 && reinterpret_cast<uintptr_t>(in.ft.data) % 4 == 0;
+  // δ computed in registers when ft (and base) share one of F32 (aligned), BF16, F16.
+  int coded = 0;
+  if (!in.hasBase || in.base.dtype == in.ft.dtype) {
+    const auto aligned = [](const uint8_t* p) { return reinterpret_cast<uintptr_t>(p) % 4 == 0; };
+    switch (in.ft.dtype) {
+      case DType::F32: coded = aligned(in.ft.data) && (!in.hasBase || aligned(in.base.data)) ? 1 : 0; break;
+      case DType::BF16: coded = 2; break;
+      case DType::F16: coded = 3; break;
+      default: break;
+    }
+  }
+  static_assert(kMaxBrackets <= simd::kMaxBracketsPerPass, "one bracketDelta call takes every bracket");
   pool::parallelFor(tasks, [&](size_t task, unsigned) {
     if (overflow.load(std::memory_order_relaxed)) return;
     const Range r = chunkRange(task, n);
@@ -250,13 +295,16 @@ bool selectByBracket(const DeltaView& in, const double* ks, size_t nks, SelectRu
     uint64_t total = 0;
     for (size_t start = r.begin; start < r.end; start += simd::kReduceTile) {
       const size_t count = std::min(simd::kReduceTile, r.end - start);
-      // Aligned float32 without a base is read in place; anything else is decoded to scratch.
-      const float* x = d;
-      if (direct) x = reinterpret_cast<const float*>(in.ft.data) + start;
-      else deltaTile(ops, in, start, count, d, scratch);
       size_t nfound[kMaxBrackets] = {};
-      ops.bracket(x, count, uint32_t(start - r.begin), lower.data(), upper.data(), nb, above.data() + task * nb, hits,
-                  nfound);
+      if (coded != 0) {
+        ops.bracketDelta(coded, in.ft.data, in.hasBase ? in.base.data : nullptr, start, count,
+                         uint32_t(start - r.begin), lower.data(), upper.data(), nb, above.data() + task * nb, hits,
+                         nfound);
+      } else {
+        deltaTile(ops, in, start, count, d, scratch);
+        ops.bracket(d, count, uint32_t(start - r.begin), lower.data(), upper.data(), nb, above.data() + task * nb,
+                    hits, nfound);
+      }
       for (size_t b = 0; b < nb; ++b) {
         std::vector<uint64_t>& list = found[task * nb + b];
         list.insert(list.end(), hits + b * simd::kReduceTile, hits + b * simd::kReduceTile + nfound[b]);
@@ -285,13 +333,15 @@ bool selectByBracket(const DeltaView& in, const double* ks, size_t nks, SelectRu
     const uint32_t low = lower[b], range = upper[b] - lower[b];
     unsigned shift = 0;
     while ((uint64_t(range) >> shift) >= kBins) ++shift;
-    std::vector<uint32_t> hist(kBins, 0);
+    std::vector<uint32_t>& hist = mem.hist;
+    hist.assign(kBins, 0);
     for (size_t task = 0; task < tasks; ++task)
       for (uint64_t e : found[task * nb + b]) ++hist[(uint32_t(e >> 32) - low) >> shift];
     uint64_t higher = 0;  // collected elements in bins above the chosen one
     size_t bin = kBins - 1;
     while (higher + hist[bin] <= r) higher += hist[bin--];
-    std::vector<uint32_t> values;
+    std::vector<uint32_t>& values = mem.values;
+    values.clear();
     values.reserve(hist[bin]);
     for (size_t task = 0; task < tasks; ++task)
       for (uint64_t e : found[task * nb + b])

@@ -22,6 +22,8 @@ constexpr size_t kMaxBands = 16;
 constexpr size_t kMaxModels = 64;
 // Most models of the general fused merge loop (MergeTileJob::fusedGeneral).
 constexpr size_t kMaxFusedModels = 8;
+// Most brackets of one bracketDelta call.
+constexpr size_t kMaxBracketsPerPass = 8;
 
 // The band rules of one model resolved for one tile (one row): element j of the tile (local
 // index) is kept by band b when abs > bits[b], or abs == bits[b] and j <= tieLimit[b].
@@ -103,6 +105,13 @@ struct TileOps {
   // count <= kReduceTile.
   void (*bracket)(const float* x, size_t count, uint32_t offset, const uint32_t* lower, const uint32_t* upper,
                   size_t nb, uint64_t* above, uint64_t* found, size_t* nfound);
+  // bracket over δ = decode(ft) - decode(base) (base may be null) of elements [start, start +
+  // count), computed in registers; ft and base share dtype code dtypeCode (1 = F32, 4-byte
+  // aligned; 2 = BF16; 3 = F16). nb <= kMaxBracketsPerPass. Same results as decoding δ and
+  // calling bracket.
+  void (*bracketDelta)(int dtypeCode, const uint8_t* ft, const uint8_t* base, size_t start, size_t count,
+                       uint32_t offset, const uint32_t* lower, const uint32_t* upper, size_t nb, uint64_t* above,
+                       uint64_t* found, size_t* nfound);
   // out[j] = the Philox word of element start + j.
   void (*philoxWords)(const RandomStream& stream, uint64_t start, size_t count, uint32_t* out);
   // The fused merge of elements [start, start + count), count <= kMergeTile.
