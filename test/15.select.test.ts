@@ -57,6 +57,20 @@ describe('15 select: large whole tensors (bracket path and fallback)', () => {
     await check(input, d, [Math.floor(n * 0.01), Math.floor(n * 0.3), Math.floor(n * 0.9)], 'BF16');
   });
 
+  it('F16 and F32 base + ft, and mixed dtypes (δ computed in registers or decoded first)', async function () {
+    this.timeout(30000);
+    const n = 300007;
+    const pairs: [string, string][] = [['F16', 'F16'], ['F32', 'F32'], ['BF16', 'F32'], ['F32', 'F16']];
+    for (const [bt, ftt] of pairs) {
+      const base = ref.randomTensor(n, bt as 'F32', 11);
+      const b = ref.decodeRef(base.data, bt as 'F32');
+      const r = ref.rng(12);
+      const ft = ref.tensorOf(Float32Array.from({ length: n }, (_, i) => b[i] + (r() - 0.5) * 0.01), ftt as 'F32');
+      const d = ref.deltaRef(ft, base);
+      await check({ base, ft } as unknown as DeltaInput, d, [1, Math.floor(n * 0.2), Math.floor(n * 0.6)], `${bt}/${ftt}`);
+    }
+  });
+
   it('heavy ties (5 levels) and more than 8 ks: the radix fallback, still exact', async () => {
     const n = 400003;
     const r = ref.rng(7);
