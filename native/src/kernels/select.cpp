@@ -57,20 +57,53 @@ struct LowCount {
 
 bool selectByBracket(const DeltaView& in, const double* ks, size_t nks, SelectRule rule, BandRules& out);
 
+// Buffers of the two-pass radix selection, kept between calls (fresh pages fault expensively
+// on every call, and most tensors of a model are small); one call at a time holds them, a
+// concurrent one uses its own. denseCounts stay all zero between chunks.
+struct RadixScratch {
+  std::vector<uint64_t> perWorker, high;
+  std::vector<int> slotOfBin;
+  std::vector<std::vector<LowCount>> records;
+  std::vector<std::vector<uint32_t>> denseCounts;
+  std::vector<std::vector<uint16_t>> touched;
+  std::vector<std::vector<uint64_t>> lowHist;
+  std::vector<uint32_t> abs;
+};
+std::mutex& radixScratchMutex() {
+  static std::mutex mutex;
+  return mutex;
+}
+RadixScratch& keptRadixScratch() {
+  static RadixScratch* scratch = new RadixScratch();  // leaked: no teardown order issues
+  return *scratch;
+}
+
+void selectRadix(const DeltaView& in, const double* ks, size_t nks, SelectRule rule, BandRules& out,
+                 RadixScratch& mem);
+
 void selectWholeTensor(const DeltaView& in, const double* ks, size_t nks, SelectRule rule, BandRules& out) {
-  const simd::TileOps& ops = simd::ops();
-  const size_t n = in.size();
-  const size_t tasks = chunkCount(n);
   out.bits.assign(nks, kKeepNothingBits);
   out.cutoff.assign(nks, -1.0);
   bool anyPositive = false;
   for (size_t i = 0; i < nks; ++i) anyPositive = anyPositive || ks[i] > 0;
   if (!anyPositive) return;
   if (selectByBracket(in, ks, nks, rule, out)) return;
+  std::unique_lock<std::mutex> lock(radixScratchMutex(), std::try_to_lock);
+  if (lock.owns_lock()) return selectRadix(in, ks, nks, rule, out, keptRadixScratch());
+  RadixScratch own;
+  selectRadix(in, ks, nks, rule, out, own);
+}
+
+void selectRadix(const DeltaView& in, const double* ks, size_t nks, SelectRule rule, BandRules& out,
+                 RadixScratch& mem) {
+  const simd::TileOps& ops = simd::ops();
+  const size_t n = in.size();
+  const size_t tasks = chunkCount(n);
 
   // Pass 1: histogram of the high 16 abs bits.
   const unsigned workers = pool::workerSlots();
-  std::vector<uint64_t> perWorker(size_t(workers) * kBins, 0);
+  std::vector<uint64_t>& perWorker = mem.perWorker;
+  perWorker.assign(size_t(workers) * kBins, 0);
   pool::parallelFor(tasks, [&](size_t task, unsigned worker) {
     const Range r = chunkRange(task, n);
     uint32_t* abs = reinterpret_cast<uint32_t*>(simd::threadScratch(simd::ScratchSlot::KernelC, kChunk));
@@ -78,7 +111,8 @@ void selectWholeTensor(const DeltaView& in, const double* ks, size_t nks, Select
     uint64_t* hist = perWorker.data() + size_t(worker) * kBins;
     for (size_t j = 0; j < r.end - r.begin; ++j) ++hist[abs[j] >> 16];
   });
-  std::vector<uint64_t> high(kBins, 0);
+  std::vector<uint64_t>& high = mem.high;
+  high.assign(kBins, 0);
   for (unsigned w = 0; w < workers; ++w)
     for (size_t b = 0; b < kBins; ++b) high[b] += perWorker[size_t(w) * kBins + b];
 
@@ -89,7 +123,8 @@ void selectWholeTensor(const DeltaView& in, const double* ks, size_t nks, Select
     int slot = -1;
   };
   std::vector<Target> targets(nks);
-  std::vector<int> slotOfBin(kBins, -1);
+  std::vector<int>& slotOfBin = mem.slotOfBin;
+  slotOfBin.assign(kBins, -1);
   std::vector<uint32_t> slotBins;
   for (size_t i = 0; i < nks; ++i) {
     const uint64_t k = uint64_t(ks[i]);
@@ -108,9 +143,13 @@ void selectWholeTensor(const DeltaView& in, const double* ks, size_t nks, Select
   const size_t slots = slotBins.size();
 
   // Pass 2: per chunk and chosen bin, sparse counts of the low 16 bits.
-  std::vector<std::vector<LowCount>> records(tasks * slots);
-  std::vector<std::vector<uint32_t>> denseCounts(size_t(workers) * slots);  // reused per chunk
-  std::vector<std::vector<uint16_t>> touched(size_t(workers) * slots);
+  std::vector<std::vector<LowCount>>& records = mem.records;
+  if (records.size() < tasks * slots) records.resize(tasks * slots);
+  for (size_t e = 0; e < tasks * slots; ++e) records[e].clear();  // keeps the capacity
+  std::vector<std::vector<uint32_t>>& denseCounts = mem.denseCounts;  // reused per chunk
+  std::vector<std::vector<uint16_t>>& touched = mem.touched;
+  if (denseCounts.size() < size_t(workers) * slots) denseCounts.resize(size_t(workers) * slots);
+  if (touched.size() < size_t(workers) * slots) touched.resize(size_t(workers) * slots);
   pool::parallelFor(tasks, [&](size_t task, unsigned worker) {
     const Range r = chunkRange(task, n);
     uint32_t* abs = reinterpret_cast<uint32_t*>(simd::threadScratch(simd::ScratchSlot::KernelC, kChunk));
@@ -138,7 +177,9 @@ void selectWholeTensor(const DeltaView& in, const double* ks, size_t nks, Select
       list.clear();
     }
   });
-  std::vector<std::vector<uint64_t>> lowHist(slots, std::vector<uint64_t>(kBins, 0));
+  std::vector<std::vector<uint64_t>>& lowHist = mem.lowHist;
+  if (lowHist.size() < slots) lowHist.resize(slots);
+  for (size_t s = 0; s < slots; ++s) lowHist[s].assign(kBins, 0);
   for (size_t task = 0; task < tasks; ++task)
     for (size_t s = 0; s < slots; ++s)
       for (const LowCount& lc : records[task * slots + s]) lowHist[s][lc.low] += lc.count;
@@ -166,7 +207,8 @@ void selectWholeTensor(const DeltaView& in, const double* ks, size_t nks, Select
       seen += inChunk;
     }
     const Range r = chunkRange(task, n);
-    std::vector<uint32_t> abs(r.end - r.begin);
+    std::vector<uint32_t>& abs = mem.abs;
+    abs.resize(r.end - r.begin);
     absBitsOfRange(ops, in, r.begin, r.end, abs.data());
     for (size_t j = 0; j < abs.size(); ++j) {
       if (abs[j] == bits && ++seen == m) {
