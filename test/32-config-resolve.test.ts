@@ -1,9 +1,11 @@
 import * as assert from 'assert';
 import * as path from 'path';
 import {
-  evaluateSetting, gradientPosition, interpolateGradient, loadConfig, parseConfig, requireNumber, resolveDppaBands,
+  evaluateSetting, gradientPosition, interpolateGradient, loadConfig, parseConfig, requireNumber,
   resolveGlobalParam, resolveModelParam, resolveParam, resolveParamWithOrigin, resolveSourceParam,
 } from '../lib/config';
+import { partitionsOf } from '../lib/methods/dppa';
+import { paramSource } from '../lib/plan/params';
 import type { MergeConfig, TensorContext } from '../lib/config';
 import { DppaError } from '../lib/errors';
 import { findParamSpec } from '../lib/methods/schemas';
@@ -205,6 +207,12 @@ describe('config: parameter resolution (mergekit semantics)', () => {
   });
 
   describe('number lists and dppa bands', () => {
+    /** dppa's partitions for one model, as the method reads them (lib/methods/dppa.ts). */
+    const resolveDppaBands = (config: MergeConfig, modelIndex: number, ctx: TensorContext = layer(0, 1)) => {
+      const { densities, amplify } = partitionsOf(paramSource(config, modelIndex, ctx), 'test');
+      return { partitions: densities, amplify };
+    };
+
     it('a numberList is the value, not a gradient', () => {
       assert.deepStrictEqual(resolveParam(partitions, [0.1, 0.2], layer(1, 3)), [0.1, 0.2]);
       assert.deepStrictEqual(resolveParam(partitions, undefined, layer(1, 3)), [0.1, 0.2]);

@@ -5,7 +5,7 @@ export { validateConfig, formatPath, resolveModelPath, TOP_LEVEL_KEYS, DTYPES } 
 export type { Locator, PathSegment } from './validate';
 export {
   resolveParam, evaluateSetting, interpolateGradient, gradientPosition, filterMatches,
-  resolveParamWithOrigin, resolveSourceParam, resolveModelParam, resolveGlobalParam, requireNumber, resolveDppaBands,
+  resolveParamWithOrigin, resolveSourceParam, resolveModelParam, resolveGlobalParam, requireNumber,
 } from './resolve';
 export type { TensorContext, ResolvedValue, ResolvedParam, ParamOrigin } from './resolve';
 export { describeConfig } from './describe';

@@ -179,23 +179,3 @@ export function requireNumber(config: MergeConfig, name: string, modelIndex: num
   }
   return value;
 }
-
-/**
- * dppa's partitions and amplification factors for one model (algorithms.md §5): explicit
- * `partitions` win; otherwise `density: d` means one partition [d] (with amplify [1] unless a
- * one-element amplify is given); otherwise the defaults [0.1, 0.2] / [1.8, 1.0].
- */
-export function resolveDppaBands(
-  config: MergeConfig,
-  modelIndex: number,
-  ctx?: TensorContext,
-): { partitions: number[]; amplify: number[] } {
-  const partitions = resolveParamWithOrigin(config, 'partitions', modelIndex, ctx);
-  const amplify = resolveParamWithOrigin(config, 'amplify', modelIndex, ctx);
-  const density = resolveParamWithOrigin(config, 'density', modelIndex, ctx);
-  if (partitions.origin === 'default' && typeof density.value === 'number') {
-    const factors = amplify.origin !== 'default' ? (amplify.value as number[]) : [1.0];
-    return { partitions: [density.value], amplify: factors };
-  }
-  return { partitions: partitions.value as number[], amplify: amplify.value as number[] };
-}
