@@ -78,11 +78,12 @@ describe('config: validation rules', () => {
     });
 
     it('a per-model-only parameter given globally', () => {
-      expectOne(`${TIES_HEAD}models: [{model: a}]\nparameters: {weight: 0.5}\n`, /parameters\.weight: weight is a per-model parameter/);
+      expectOne('merge_method: passthrough\nmodels: [{model: a}]\nparameters: {scale: 0.5}\n', /parameters\.scale: scale is a per-model parameter/);
     });
 
-    it('a both-scoped parameter is fine at either level', () => {
+    it('a both-scoped parameter is fine at either level (a global weight is every model\'s, as mergekit)', () => {
       assert.deepStrictEqual(problemsOf(`${TIES_HEAD}models:\n  - model: a\n    parameters: {density: 0.3}\nparameters: {density: 0.5}\n`), []);
+      assert.deepStrictEqual(problemsOf(`${TIES_HEAD}models: [{model: a}]\nparameters: {weight: 0.5}\n`), []);
     });
   });
 

@@ -49,10 +49,10 @@ describe('method schemas', () => {
     }
   });
 
-  it('weight is per model and per tensor; density both and per tensor', () => {
+  it('weight and density: per model or global (as mergekit), and per tensor', () => {
     for (const method of ['ties', 'dare_ties', 'task_arithmetic', 'dppa', 'linear']) {
       const weight = findParamSpec(method, 'weight')!;
-      assert.strictEqual(weight.scope, 'model', method);
+      assert.strictEqual(weight.scope, 'both', method);
       assert.strictEqual(weight.perTensor, true, method);
     }
     for (const method of ['ties', 'dare_ties', 'dare_linear', 'breadcrumbs', 'della', 'dppa']) {

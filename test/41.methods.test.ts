@@ -234,6 +234,13 @@ describe('41 methods against float64 references', function () {
     }
   });
 
+  it('a global weight is every model\'s weight (mergekit), a per-model one overrides it', async () => {
+    await run('w-global', { merge_method: 'task_arithmetic', base_model: './base', models: [{ model: './ft0' }, { model: './ft1', parameters: { weight: 0.25 } }], parameters: { weight: 0.5 } });
+    await run('w-model', { merge_method: 'task_arithmetic', base_model: './base', models: [{ model: './ft0', parameters: { weight: 0.5 } }, { model: './ft1', parameters: { weight: 0.25 } }] });
+    const bytes = (n: string) => fs.readFileSync(path.join(dir, `out-${n}`, 'model.safetensors'));
+    assert.ok(bytes('w-global').equals(bytes('w-model')));
+  });
+
   it('linear is the weighted average', async () => {
     const out = await run('linear', {
       merge_method: 'linear',

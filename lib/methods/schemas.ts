@@ -25,7 +25,8 @@ export type RescaleRule = (typeof RESCALES)[number];
 
 // --- Parameter builders: one place for each parameter's meaning, shared by the methods. ---
 
-function weight(scope: ParamSpec['scope'] = 'model'): ParamSpec {
+// Per model usually; a global `weight` is every model's weight, as mergekit reads it.
+function weight(scope: ParamSpec['scope'] = 'both'): ParamSpec {
   return {
     name: 'weight', kind: 'number', scope, default: 1.0, perTensor: true,
     help: 'Scale of this model\'s contribution (task vector weight w_t); negative values subtract.',
