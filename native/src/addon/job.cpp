@@ -38,17 +38,24 @@ void settleOnJsThread(napi_env rawEnv, napi_value, void*, void* data) {
     return;
   }
   Napi::Env env(rawEnv);
-  Napi::HandleScope scope(env);
+  // Nothing may throw out of this callback: an exception here would terminate the process.
+  // A worker being terminated makes every N-API call fail (and node-addon-api throw), so
+  // each settlement attempt is guarded, and a Promise that cannot be settled is left.
   try {
-    if (queued->failed) {
-      queued->deferred.Reject(Napi::Error::New(env, queued->error).Value());
-    } else {
-      queued->deferred.Resolve(queued->job->result ? queued->job->result(env) : env.Undefined());
+    Napi::HandleScope scope(env);
+    try {
+      if (queued->failed) {
+        queued->deferred.Reject(Napi::Error::New(env, queued->error).Value());
+      } else {
+        queued->deferred.Resolve(queued->job->result ? queued->job->result(env) : env.Undefined());
+      }
+    } catch (const Napi::Error& e) {
+      queued->deferred.Reject(e.Value());
+    } catch (const std::exception& e) {
+      queued->deferred.Reject(Napi::Error::New(env, e.what()).Value());
     }
-  } catch (const Napi::Error& e) {
-    queued->deferred.Reject(e.Value());
-  } catch (const std::exception& e) {
-    queued->deferred.Reject(Napi::Error::New(env, e.what()).Value());
+  } catch (...) {
+    // The environment is shutting down: the Promise can no longer be settled.
   }
 }
 
