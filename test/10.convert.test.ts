@@ -1,7 +1,7 @@
 // 10: decode / encode / δ against the float64 references, on every SIMD path and thread count.
 import * as assert from 'assert';
 import { native } from '../lib/native';
-import type { InputDType, OutputDType, SimdPath } from '../lib/binding';
+import type { InputDType, MergeJob, OutputDType, SimdPath } from '../lib/binding';
 import * as ref from './ref/kernels-ref';
 
 export const SIZES = [0, 1, 7, 4097, 37 * 129, 131075];
@@ -49,6 +49,17 @@ export function assertSameBytes(actual: Uint8Array, expected: Uint8Array, label:
 }
 
 /** Random float32 bit patterns: every class (zeros, subnormals, normals, Inf, NaN). */
+/** The fused merge on every path and thread count, bit for bit against the float64 reference. */
+export async function checkMerge(job: MergeJob, what: string) {
+  const expected = ref.mergeRef(job as never);
+  await everyPathAndThreads(async (label) => {
+    job.out.fill(0xcd);
+    const r = await native().mergeTensor(job);
+    assertSameBytes(job.out, expected.out, `${what} ${label}`);
+    assert.deepStrictEqual(Array.from(r.nonFinite), expected.nonFinite, `${what} ${label} nonFinite`);
+  });
+}
+
 export function randomFloatBits(n: number, seed: number): Float32Array {
   const r = ref.rng(seed);
   const u = new Uint32Array(n);

@@ -5,7 +5,7 @@ import * as assert from 'assert';
 import { native } from '../lib/native';
 import type { DeltaInput, InputDType, MergeJob, OutputDType, Sparsify } from '../lib/binding';
 import * as ref from './ref/kernels-ref';
-import { assertSameBytes, everyPathAndThreads } from './10.convert.test';
+import { checkMerge, everyPathAndThreads } from './10.convert.test';
 
 const stream = { seedLo: 0x1234, seedHi: 9, streamLo: 0xfeedface, streamHi: 17 };
 
@@ -18,16 +18,6 @@ function tiedValues(n: number, seed: number): Float32Array {
   const r = ref.rng(seed);
   const levels = [0, 0.25, -0.25, 0.5, -1, 1e-3, -0];
   return Float32Array.from({ length: n }, () => levels[Math.floor(r() * levels.length)]);
-}
-
-async function checkMerge(job: MergeJob, what: string) {
-  const expected = ref.mergeRef(job as never);
-  await everyPathAndThreads(async (label) => {
-    job.out.fill(0xcd);
-    const r = await native().mergeTensor(job);
-    assertSameBytes(job.out, expected.out, `${what} ${label}`);
-    assert.deepStrictEqual(Array.from(r.nonFinite), expected.nonFinite, `${what} ${label} nonFinite`);
-  });
 }
 
 // [n, rows]: m = 1, short rows (std::sort), long rows and whole tensors (radix sort), ragged tails.

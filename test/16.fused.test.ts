@@ -1,21 +1,9 @@
 // 16: the fused loop of mergeTensor (every model dense or random, consensus none, one input dtype):
 // bit-identical to the float64 reference and on every SIMD path and thread count, including
 // normalize with a vanishing divisor, special values, and unaligned F32 buffers (generic path).
-import * as assert from 'assert';
-import { native } from '../lib/native';
 import type { InputDType, MergeJob, OutputDType, Sparsify } from '../lib/binding';
 import * as ref from './ref/kernels-ref';
-import { SIZES, assertSameBytes, everyPathAndThreads } from './10.convert.test';
-
-async function checkMerge(job: MergeJob, what: string) {
-  const expected = ref.mergeRef(job as never);
-  await everyPathAndThreads(async (label) => {
-    job.out.fill(0xcd);
-    const r = await native().mergeTensor(job);
-    assertSameBytes(job.out, expected.out, `${what} ${label}`);
-    assert.deepStrictEqual(Array.from(r.nonFinite), expected.nonFinite, `${what} ${label} nonFinite`);
-  });
-}
+import { SIZES, checkMerge } from './10.convert.test';
 
 /** A copy of bytes starting `shift` bytes into a fresh buffer (unaligned views for shift % 4 != 0). */
 function shifted(bytes: Uint8Array, shift: number): Uint8Array {
