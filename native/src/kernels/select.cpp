@@ -69,13 +69,17 @@ struct RadixScratch {
   std::vector<std::vector<uint64_t>> lowHist;
   std::vector<uint32_t> abs;
 };
-std::mutex& radixScratchMutex() {
-  static std::mutex mutex;
-  return mutex;
-}
-RadixScratch& keptRadixScratch() {
-  static RadixScratch* scratch = new RadixScratch();  // leaked: no teardown order issues
-  return *scratch;
+// Scratch memory kept between calls (page faults are expensive, especially in VMs): one
+// instance per kind, try-locked; a concurrent call that finds it busy uses its own.
+template <typename Scratch>
+struct KeptScratch {
+  std::mutex mutex;
+  Scratch scratch;
+};
+template <typename Scratch>
+KeptScratch<Scratch>& kept() {
+  static KeptScratch<Scratch>* instance = new KeptScratch<Scratch>();  // leaked: no teardown order issues
+  return *instance;
 }
 
 void selectRadix(const DeltaView& in, const double* ks, size_t nks, SelectRule rule, BandRules& out,
@@ -88,8 +92,8 @@ void selectWholeTensor(const DeltaView& in, const double* ks, size_t nks, Select
   for (size_t i = 0; i < nks; ++i) anyPositive = anyPositive || ks[i] > 0;
   if (!anyPositive) return;
   if (selectByBracket(in, ks, nks, rule, out)) return;
-  std::unique_lock<std::mutex> lock(radixScratchMutex(), std::try_to_lock);
-  if (lock.owns_lock()) return selectRadix(in, ks, nks, rule, out, keptRadixScratch());
+  std::unique_lock<std::mutex> lock(kept<RadixScratch>().mutex, std::try_to_lock);
+  if (lock.owns_lock()) return selectRadix(in, ks, nks, rule, out, kept<RadixScratch>().scratch);
   RadixScratch own;
   selectRadix(in, ks, nks, rule, out, own);
 }
@@ -249,22 +253,14 @@ struct BracketScratch {
   std::vector<uint64_t> above;
   std::vector<std::vector<uint64_t>> found;
 };
-std::mutex& bracketScratchMutex() {
-  static std::mutex mutex;
-  return mutex;
-}
-BracketScratch& keptBracketScratch() {
-  static BracketScratch* scratch = new BracketScratch();  // leaked: no teardown order issues
-  return *scratch;
-}
 
 bool selectByBracketWith(const DeltaView& in, const double* ks, size_t nks, SelectRule rule, BandRules& out,
                          BracketScratch& mem);
 
 bool selectByBracket(const DeltaView& in, const double* ks, size_t nks, SelectRule rule, BandRules& out) {
   if (in.size() < kBracketMinElements) return false;
-  std::unique_lock<std::mutex> lock(bracketScratchMutex(), std::try_to_lock);
-  if (lock.owns_lock()) return selectByBracketWith(in, ks, nks, rule, out, keptBracketScratch());
+  std::unique_lock<std::mutex> lock(kept<BracketScratch>().mutex, std::try_to_lock);
+  if (lock.owns_lock()) return selectByBracketWith(in, ks, nks, rule, out, kept<BracketScratch>().scratch);
   BracketScratch own;
   return selectByBracketWith(in, ks, nks, rule, out, own);
 }
