@@ -48,17 +48,22 @@ export function writeBytes(dir: string, name: string, bytes: Uint8Array): string
   return file;
 }
 
+/** Require `e` to be a DppaError of `code` whose message contains every fragment. */
+function expectDppaError(e: unknown, code: ErrorCode, fragments: string[]): DppaError {
+  assert.ok(e instanceof DppaError, `expected a DppaError, got ${(e as Error)?.stack ?? String(e)}`);
+  assert.strictEqual(e.code, code, `expected ${code}, got ${e.code}: ${e.message}`);
+  for (const fragment of fragments) {
+    assert.ok(e.message.includes(fragment), `message should contain "${fragment}": ${e.message}`);
+  }
+  return e;
+}
+
 /** Await `promise`, require a DppaError of `code` whose message contains every fragment. */
 export async function rejectsWith(promise: Promise<unknown>, code: ErrorCode, ...fragments: string[]): Promise<DppaError> {
   try {
     await promise;
   } catch (e) {
-    assert.ok(e instanceof DppaError, `expected a DppaError, got ${(e as Error)?.stack ?? String(e)}`);
-    assert.strictEqual(e.code, code, `expected ${code}, got ${e.code}: ${e.message}`);
-    for (const fragment of fragments) {
-      assert.ok(e.message.includes(fragment), `message should contain "${fragment}": ${e.message}`);
-    }
-    return e;
+    return expectDppaError(e, code, fragments);
   }
   assert.fail(`expected a DppaError ${code}, but it resolved`);
 }
@@ -67,12 +72,7 @@ export function throwsWith(fn: () => unknown, code: ErrorCode, ...fragments: str
   try {
     fn();
   } catch (e) {
-    assert.ok(e instanceof DppaError, `expected a DppaError, got ${(e as Error)?.stack ?? String(e)}`);
-    assert.strictEqual(e.code, code, `expected ${code}, got ${e.code}: ${e.message}`);
-    for (const fragment of fragments) {
-      assert.ok(e.message.includes(fragment), `message should contain "${fragment}": ${e.message}`);
-    }
-    return e;
+    return expectDppaError(e, code, fragments);
   }
   assert.fail(`expected a DppaError ${code}, but it returned`);
 }
