@@ -68,9 +68,10 @@ function bf16(data: Uint8Array): TensorInput {
   return { data, dtype: 'BF16' };
 }
 
+/** Every fine-tune's selection in one shared pass, as the library makes them (sparsify/common.ts). */
 export async function tiesRules(native: NativeBinding, fam: Family): Promise<BandRules[]> {
   const ks = Float64Array.of(Math.floor(TIES_DENSITY * fam.n));
-  return Promise.all(fam.fts.map((ft) => native.selectThresholds({ base: bf16(fam.base), ft: bf16(ft) }, ks)));
+  return native.selectThresholdsShared({ base: bf16(fam.base), fts: fam.fts.map(bf16) }, fam.fts.map(() => ({ ks })));
 }
 
 export async function tiesMerge(native: NativeBinding, fam: Family, out: Uint8Array, rules?: BandRules[]): Promise<void> {
@@ -90,12 +91,10 @@ export async function taMerge(native: NativeBinding, fam: Family, out: Uint8Arra
 
 async function dppaMerge(native: NativeBinding, fam: Family, out: Uint8Array): Promise<void> {
   const factor = bandFactors(DPPA_AMPLIFY);
-  const rules = await Promise.all(
-    fam.fts.map((ft, i) => {
-      const ks = Float64Array.from(DPPA_PARTITIONS, (p) => Math.floor(Math.min(1, Math.max(0, p + DPPA_OFFSETS[i % DPPA_OFFSETS.length])) * fam.n));
-      return native.selectThresholds({ base: bf16(fam.base), ft: bf16(ft) }, ks);
-    }),
-  );
+  const requests = fam.fts.map((_, i) => ({
+    ks: Float64Array.from(DPPA_PARTITIONS, (p) => Math.floor(Math.min(1, Math.max(0, p + DPPA_OFFSETS[i % DPPA_OFFSETS.length])) * fam.n)),
+  }));
+  const rules = await native.selectThresholdsShared({ base: bf16(fam.base), fts: fam.fts.map(bf16) }, requests);
   const models: MergeModel[] = fam.fts.map((ft, i) => ({ ...bf16(ft), weight: 1, sparsify: { kind: 'bands', rules: rules[i], factor } }));
   await native.mergeTensor({ base: bf16(fam.base), models, consensus: 'none', normalize: false, lambda: 1, out, outDtype: 'BF16' });
 }

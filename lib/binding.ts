@@ -36,6 +36,18 @@ export interface DeltaInput {
   ft: TensorInput;
 }
 
+/** Several fine-tunes over one base: δ_t = decode(fts[t]) - decode(base). */
+export interface SharedDeltaInput {
+  base?: TensorInput;
+  fts: TensorInput[];
+}
+
+/** One fine-tune's whole-tensor selection in `selectThresholdsShared`. */
+export interface SelectRequest {
+  ks: Float64Array;
+  rule?: 'index' | 'drop';
+}
+
 /**
  * Keep-rules from magnitude selection, per band, tight to loose. An element with abs bits
  * `a` at flat index `i` is kept by band b when `a > bits[b]`, or `a == bits[b]` and
@@ -177,6 +189,12 @@ export interface NativeBinding {
    * For each k in `ks` (0 <= k <= n, or per row), returns the keep-rule of "top k by |δ|".
    */
   selectThresholds(input: DeltaInput, ks: Float64Array, options?: SelectOptions): Promise<BandRules>;
+  /**
+   * `selectThresholds({ base, ft: fts[t] }, requests[t].ks, { rule: requests[t].rule })` for
+   * every fine-tune (whole tensors), with the same results, in one pass: the base is read once
+   * for all of them.
+   */
+  selectThresholdsShared(input: SharedDeltaInput, requests: SelectRequest[]): Promise<BandRules[]>;
   /**
    * Statistics of what a sparsifier keeps: Σ|δ| over all, Σ|δ| over kept (before any
    * factor/rescale) and the kept count. Serves DARE's `l1` rescale and tests.

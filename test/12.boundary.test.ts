@@ -54,6 +54,12 @@ describe('12 native boundary: argument checks', () => {
     throwsTypeError(() => n.copy(new Uint8Array(3), new Uint8Array(4)), /bytes/, 'copy');
     throwsTypeError(() => n.selectThresholds({ ft: good }, new Float64Array([3])), /integer in \[0, 2\]/, 'k > n');
     throwsTypeError(() => n.selectThresholds({ ft: good }, new Float64Array([1]), { rows: 3 }), /rows/, 'rows');
+    const ks1 = { ks: new Float64Array([1]) };
+    throwsTypeError(() => n.selectThresholdsShared({ fts: [] }, []), /non-empty array/, 'no fine-tunes');
+    throwsTypeError(() => n.selectThresholdsShared({ base: good, fts: [good, { data: new Uint8Array(12), dtype: 'F32' }] }, [ks1, ks1]), /fts\[1\] has 3 elements, base has 2/, 'ft size');
+    throwsTypeError(() => n.selectThresholdsShared({ base: good, fts: [good] }, [ks1, ks1]), /one entry per fine-tune/, 'requests count');
+    throwsTypeError(() => n.selectThresholdsShared({ fts: [good] }, [{ ks: new Float64Array([3]) }]), /requests\[0\]\)\.ks\[0\] = 3\.0+ must be an integer in \[0, 2\]/, 'shared k > n');
+    throwsTypeError(() => n.selectThresholdsShared({ fts: [good] }, [{ ks: new Float64Array([1]), rule: 'near' as never }]), /rule/, 'shared rule');
     throwsTypeError(() => n.linearCombine([good], new Float64Array(2), new Uint8Array(8), 'F32'), /coeffs/, 'coeffs');
     const job: MergeJob = {
       base: good, models: [{ ...good, weight: 1, sparsify: { kind: 'bands', rules: { bits: new Uint32Array(2), cutoff: new Float64Array(1) }, factor: new Float64Array(2) } }],

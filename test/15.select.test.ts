@@ -82,4 +82,48 @@ describe('15 select: large whole tensors (bracket path and fallback)', () => {
     const ks = Array.from({ length: 10 }, (_, i) => Math.floor((n * (i + 1)) / 11));
     await check({ ft: ref.tensorOf(smooth, 'F32') } as unknown as DeltaInput, smooth, ks, '10 ks');
   });
+
+  it('several fine-tunes over one base in one pass: each as its own selection, any mix of paths', async function () {
+    this.timeout(60000);
+    const n = 1 << 19;
+    const base = ref.randomTensor(n, 'BF16', 21);
+    const b = ref.decodeRef(base.data, 'BF16');
+    const r = ref.rng(22);
+    const scales = [0.01, 0.1, 0.002, 0.03];
+    const fts = scales.map((scale) => ref.tensorOf(Float32Array.from({ length: n }, (_, i) => b[i] + (r() - 0.5) * scale), 'BF16'));
+    // Fine-tune 2 hides its large δ between the sample's runs (n = 4096 runs × 128: the sample
+    // reads elements i % 128 < 16 only), so its bracket misses and it alone falls back to the
+    // radix selection.
+    fts[2] = ref.tensorOf(Float32Array.from({ length: n }, (_, i) => b[i] + (i % 128 >= 16 && r() < 0.1 ? 0.5 : (r() - 0.5) * 0.001)), 'BF16');
+    const deltas = fts.map((ft) => ref.deltaRef(ft, base));
+    // 2 + 7 + 1 + 9 positive ks: more than one pass's 16 brackets, so the models go in groups.
+    const ksOf = [
+      [Math.floor(n * 0.1), Math.floor(n * 0.2)],
+      [0, 1, 17, Math.floor(n * 0.05), Math.floor(n * 0.3), Math.floor(n * 0.5), n - 1, n],
+      [Math.floor(n / 100)],
+      Array.from({ length: 9 }, (_, i) => Math.floor((n * (i + 1)) / 10)),
+    ];
+    const rules = ['index', 'drop', 'index', 'index'] as const;
+    const expected = deltas.map((d, t) => selectAllRef(d, ksOf[t], rules[t]));
+    await everyPathAndThreads(async (label) => {
+      const results = await native().selectThresholdsShared(
+        { base, fts } as never,
+        ksOf.map((ks, t) => ({ ks: Float64Array.from(ks), rule: rules[t] })),
+      );
+      results.forEach((got, t) => {
+        assert.deepStrictEqual(Array.from(got.bits), expected[t].map((e) => e.bits), `model ${t} ${label} bits`);
+        assert.deepStrictEqual(Array.from(got.cutoff), expected[t].map((e) => e.cutoff), `model ${t} ${label} cutoff`);
+      });
+    });
+    // Without a base, and with dtypes that differ (δ decoded before bracketing).
+    const mixed = [ref.tensorOf(deltas[0], 'F32'), ref.tensorOf(deltas[1], 'F16')];
+    const mixedD = mixed.map((t) => ref.decodeRef(t.data, t.dtype as 'F32'));
+    const ks = [Math.floor(n * 0.2), Math.floor(n * 0.7)];
+    const got = await native().selectThresholdsShared({ fts: mixed } as never, [{ ks: Float64Array.from(ks) }, { ks: Float64Array.from(ks) }]);
+    got.forEach((g, t) => {
+      const e = selectAllRef(mixedD[t], ks, 'index');
+      assert.deepStrictEqual(Array.from(g.bits), e.map((x) => x.bits), `no base ${t}`);
+      assert.deepStrictEqual(Array.from(g.cutoff), e.map((x) => x.cutoff), `no base ${t} cutoff`);
+    });
+  });
 });

@@ -18,10 +18,9 @@ import type { MethodSchema } from './types';
 export type SparsifyFor = (work: TensorWork, model: ModelTensor) => Promise<Sparsify>;
 
 export async function combine(work: TensorWork, sparsifyFor: SparsifyFor): Promise<MergeResult> {
-  const models = [];
-  for (const model of work.models) {
-    models.push({ ...model.input, weight: model.params.number('weight'), sparsify: await sparsifyFor(work, model) });
-  }
+  // Together, so that their selections share one pass over the inputs (sparsify/common.ts).
+  const sparsified = await Promise.all(work.models.map((model) => sparsifyFor(work, model)));
+  const models = work.models.map((model, i) => ({ ...model.input, weight: model.params.number('weight'), sparsify: sparsified[i] }));
   return work.native.mergeTensor({
     base: work.base,
     models,

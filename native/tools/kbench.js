@@ -57,7 +57,7 @@ async function best(fn) {
     cases.ta_k3_bf16 = [10 * n, () => addon.mergeTensor({ base: { data: b16, dtype: 'BF16' }, models: fts.map((d) => ({ data: d, dtype: 'BF16', weight: 1 / 3, sparsify: { kind: 'dense', factor: 1 } })), consensus: 'none', normalize: false, lambda: 1, out: o16, outDtype: 'BF16' })];
   }
   // TIES on bf16 (as bench/kernels.ts): one selection of δ per model at k = 20%, then the merge.
-  const tiesWanted = !only || ['ties_merge_only_k3_bf16', 'select_delta_bf16', 'ties_k3_bf16'].some((c) => only.includes(c));
+  const tiesWanted = !only || ['ties_merge_only_k3_bf16', 'select_delta_bf16', 'select_shared_k3_bf16', 'ties_k3_bf16'].some((c) => only.includes(c));
   if (tiesWanted) {
     // Base magnitudes ~0.02, δ ~0.002 (the shape of bench/synthdata's family).
     const bt = Float32Array.from(base, (v) => v * 0.02);
@@ -71,7 +71,10 @@ async function best(fn) {
     for (const d of fts) rules.push(await select(d));
     cases.select_delta_bf16 = [4 * n, () => select(fts[0])];
     cases.ties_merge_only_k3_bf16 = [10 * n, () => merge(rules)];
-    cases.ties_k3_bf16 = [10 * n, async () => { const r = []; for (const d of fts) r.push(await select(d)); return merge(r); }];
+    // As the library does it: the three selections in one shared pass, then the merge.
+    const selectShared = () => addon.selectThresholdsShared({ base: B16, fts: fts.map((d) => ({ data: d, dtype: 'BF16' })) }, fts.map(() => ({ ks })));
+    cases.select_shared_k3_bf16 = [8 * n, selectShared];
+    cases.ties_k3_bf16 = [10 * n, async () => merge(await selectShared())];
   }
   let copyGBs = 0;
   for (const [name, [bytes, fn]] of Object.entries(cases)) {

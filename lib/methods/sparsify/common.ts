@@ -1,5 +1,5 @@
 /** Helpers the sparsifiers share. */
-import type { BandRules, DeltaInput, SelectOptions } from '../../binding';
+import type { BandRules, DeltaInput, SelectOptions, SelectRequest, TensorInput } from '../../binding';
 import type { ModelTensor, TensorWork } from '../recipe';
 
 export function deltaOf(work: TensorWork, model: ModelTensor): DeltaInput {
@@ -34,13 +34,51 @@ export function keepCount(density: number, n: number, rule: TieRule): number {
 /**
  * Exact magnitude thresholds of a model's δ for this tensor. Thresholds do not depend on
  * amplification factors, weights or λ, so a run that merges many candidates (the DPA factor
- * search) passes a cache and selects each tensor once.
+ * search) passes a cache and selects each tensor once. Whole-tensor selections that the
+ * models of one tensor ask for in the same turn (combine.ts runs the sparsifiers together)
+ * go to the native core as one call, which reads the base once and every fine-tune in the
+ * same pass.
  */
 export async function selectThresholds(work: TensorWork, model: ModelTensor, ks: Float64Array, options: SelectOptions): Promise<BandRules> {
   const key = `${model.name}\u0000${work.tensor.name}\u0000${ks.join(',')}\u0000${options.rule ?? 'index'}\u0000${options.rows ?? 0}`;
   const cached = work.selectionCache?.get(key);
   if (cached) return cached;
-  const rules = await work.native.selectThresholds(deltaOf(work, model), ks, options);
+  const rules = options.rows
+    ? await work.native.selectThresholds(deltaOf(work, model), ks, options)
+    : await sharedSelection(work).request(model.input, { ks, rule: options.rule });
   work.selectionCache?.set(key, rules);
   return rules;
+}
+
+/** Whole-tensor selection requests of one tensor's models, sent together at the end of the turn. */
+class SharedSelection {
+  private pending: { ft: TensorInput; request: SelectRequest; settle: (result: BandRules | Error) => void }[] = [];
+
+  constructor(private readonly work: TensorWork) {}
+
+  request(ft: TensorInput, request: SelectRequest): Promise<BandRules> {
+    return new Promise((resolve, reject) => {
+      if (this.pending.length === 0) queueMicrotask(() => this.flush());
+      this.pending.push({ ft, request, settle: (result) => (result instanceof Error ? reject(result) : resolve(result)) });
+    });
+  }
+
+  private flush(): void {
+    const batch = this.pending;
+    this.pending = [];
+    this.work.native
+      .selectThresholdsShared({ base: this.work.base, fts: batch.map((p) => p.ft) }, batch.map((p) => p.request))
+      .then(
+        (results) => batch.forEach((p, i) => p.settle(results[i])),
+        (error: unknown) => batch.forEach((p) => p.settle(error instanceof Error ? error : new Error(String(error)))),
+      );
+  }
+}
+
+const sharedSelections = new WeakMap<TensorWork, SharedSelection>();
+
+function sharedSelection(work: TensorWork): SharedSelection {
+  let selection = sharedSelections.get(work);
+  if (!selection) sharedSelections.set(work, (selection = new SharedSelection(work)));
+  return selection;
 }

@@ -28,6 +28,21 @@ struct DeltaView {
   size_t size() const { return ft.n; }
 };
 
+// Several fine-tunes over one base: δ_t = decode(fts[t]) - decode(base), or decode(fts[t])
+// when hasBase is false. Every ft has base's element count.
+struct SharedDeltaView {
+  bool hasBase = false;
+  TensorView base;
+  std::vector<TensorView> fts;
+  DeltaView of(size_t t) const {
+    DeltaView d;
+    d.hasBase = hasBase;
+    d.base = base;
+    d.ft = fts[t];
+    return d;
+  }
+};
+
 // Keep-rules per band, tight to loose. An element at flat index i with abs bits a is kept
 // by band b when a > bits[b], or a == bits[b] and i <= cutoff[b]. With rows > 0 the tensor
 // is `rows` equal rows and entries are row-major [r * nbands + b]. cutoff is always a FLAT
@@ -107,6 +122,13 @@ struct SparsifyStatsResult {
 
 enum class SelectRule { Index, Drop };
 
+// The ks of one model's whole-tensor selection (selectThresholdsShared).
+struct SelectRequest {
+  const double* ks = nullptr;
+  size_t nks = 0;
+  SelectRule rule = SelectRule::Index;
+};
+
 // ---- conversion ---------------------------------------------------------------------------
 void decode(const TensorView& src, float* out);
 // F32/F16/BF16 only; round to nearest, ties to even; NaN stays a (quiet) NaN; overflow -> Inf.
@@ -134,6 +156,9 @@ SparsifyStatsResult sparsifyStats(const DeltaView& in, const SparsifySpec& spars
 // k == 0 gives bits = 0xFFFFFFFF, cutoff = -1. Rule Drop: bits = the k-th largest abs bits,
 // cutoff = -1 (drops every element equal to it).
 BandRules selectThresholds(const DeltaView& in, const double* ks, size_t nks, SelectRule rule, size_t rows);
+// selectThresholds(in.of(t), requests[t], rows = 0) for every fine-tune t, with the same
+// results; the fine-tunes are read in the same pass, the base once for all of them.
+std::vector<BandRules> selectThresholdsShared(const SharedDeltaView& in, const std::vector<SelectRequest>& requests);
 
 // ---- merging --------------------------------------------------------------------------------
 // The fused merge of one tensor. Per element, float32 throughout, the double parameters

@@ -104,6 +104,16 @@ BandRules selectThresholds(Device device, const DeltaView& in, const double* ks,
   ROUTE(device == Device::Cuda && nks <= kCudaMaxKs, selectThresholds(in, ks, nks, rule, rows));
 }
 
+std::vector<BandRules> selectThresholdsShared(Device device, const SharedDeltaView& in,
+                                              const std::vector<SelectRequest>& requests) {
+  if (device != Device::Cuda) return dppa::selectThresholdsShared(in, requests);
+  // The GPU selects model by model (each its own pass).
+  std::vector<BandRules> out;
+  for (size_t t = 0; t < in.fts.size(); ++t)
+    out.push_back(selectThresholds(device, in.of(t), requests[t].ks, requests[t].nks, requests[t].rule, 0));
+  return out;
+}
+
 std::vector<double> mergeTensor(Device device, const MergeSpec& spec) {
   bool covered = device == Device::Cuda && spec.models.size() <= kCudaMaxModels;
   for (const MergeModelSpec& model : spec.models) covered = covered && cudaCovers(model.sparsify);

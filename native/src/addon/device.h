@@ -32,6 +32,8 @@ std::vector<double> absHistogram(Device device, const DeltaView& in, uint32_t sh
 SparsifyStatsResult sparsifyStats(Device device, const DeltaView& in, const SparsifySpec& sparsify);
 BandRules selectThresholds(Device device, const DeltaView& in, const double* ks, size_t nks, SelectRule rule,
                            size_t rows);
+std::vector<BandRules> selectThresholdsShared(Device device, const SharedDeltaView& in,
+                                              const std::vector<SelectRequest>& requests);
 std::vector<double> mergeTensor(Device device, const MergeSpec& spec);
 }  // namespace routed
 

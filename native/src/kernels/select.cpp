@@ -15,6 +15,7 @@
 #include <atomic>
 #include <cmath>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <utility>
 #include <vector>
@@ -55,8 +56,6 @@ struct LowCount {
   uint32_t count;
 };
 
-bool selectByBracket(const DeltaView& in, const double* ks, size_t nks, SelectRule rule, BandRules& out);
-
 // Buffers of the two-pass radix selection, kept between calls (fresh pages fault expensively
 // on every call, and most tensors of a model are small); one call at a time holds them, a
 // concurrent one uses its own. denseCounts stay all zero between chunks.
@@ -67,7 +66,6 @@ struct RadixScratch {
   std::vector<std::vector<uint32_t>> denseCounts;
   std::vector<std::vector<uint16_t>> touched;
   std::vector<std::vector<uint64_t>> lowHist;
-  std::vector<uint32_t> abs;
 };
 // Scratch memory kept between calls (page faults are expensive, especially in VMs): one
 // instance per kind, try-locked; a concurrent call that finds it busy uses its own.
@@ -84,19 +82,8 @@ KeptScratch<Scratch>& kept() {
 
 void selectRadix(const DeltaView& in, const double* ks, size_t nks, SelectRule rule, BandRules& out,
                  RadixScratch& mem);
-
-void selectWholeTensor(const DeltaView& in, const double* ks, size_t nks, SelectRule rule, BandRules& out) {
-  out.bits.assign(nks, kKeepNothingBits);
-  out.cutoff.assign(nks, -1.0);
-  bool anyPositive = false;
-  for (size_t i = 0; i < nks; ++i) anyPositive = anyPositive || ks[i] > 0;
-  if (!anyPositive) return;
-  if (selectByBracket(in, ks, nks, rule, out)) return;
-  std::unique_lock<std::mutex> lock(kept<RadixScratch>().mutex, std::try_to_lock);
-  if (lock.owns_lock()) return selectRadix(in, ks, nks, rule, out, kept<RadixScratch>().scratch);
-  RadixScratch own;
-  selectRadix(in, ks, nks, rule, out, own);
-}
+double nthEqualIndex(const simd::TileOps& ops, const DeltaView& in, size_t begin, size_t end, uint32_t bits,
+                     uint64_t m);
 
 void selectRadix(const DeltaView& in, const double* ks, size_t nks, SelectRule rule, BandRules& out,
                  RadixScratch& mem) {
@@ -211,198 +198,362 @@ void selectRadix(const DeltaView& in, const double* ks, size_t nks, SelectRule r
       seen += inChunk;
     }
     const Range r = chunkRange(task, n);
-    std::vector<uint32_t>& abs = mem.abs;
-    abs.resize(r.end - r.begin);
-    absBitsOfRange(ops, in, r.begin, r.end, abs.data());
-    for (size_t j = 0; j < abs.size(); ++j) {
-      if (abs[j] == bits && ++seen == m) {
-        out.cutoff[i] = double(r.begin + j);
-        break;
-      }
-    }
+    out.cutoff[i] = nthEqualIndex(ops, in, r.begin, r.end, bits, m - seen);
   }
 }
 
-// ---- one pass when a sample brackets the k-th value ---------------------------------------
+// ---- one pass when a sample brackets the k-th values -------------------------------------
 //
 // A fixed-stride sample of kSample abs bits gives, for each k, bounds lower <= upper that hold
 // the k-th largest value with overwhelming probability (a margin of many standard deviations of
-// the sample rank). One pass over δ then counts the elements above `upper` and collects those
-// inside [lower, upper] (abs bits and index, per chunk in index order). When the count above is
-// < k and the collected elements reach k, the k-th largest is selected among them exactly, and
-// the tie cutoff is read off the collected indices. Otherwise (a sample that missed, or too many
-// elements inside the bracket, e.g. heavy ties) the two-pass radix selection runs instead. The
-// result is exact either way: the sample only decides how fast it is found.
+// the sample rank). One pass over the inputs then counts, per bracket, the elements above
+// `upper` and collects the abs bits of those inside [lower, upper] (per chunk, in index order).
+// Fine-tunes that share a base are bracketed in the same pass (the base's tile is decoded once
+// into L1 for all of them). When the count above is < k and the collected elements reach k, the
+// k-th largest is selected among them exactly, and the tie cutoff is found by rescanning the
+// one chunk that holds it. Otherwise (a sample that missed, or too many elements inside the
+// bracket, e.g. heavy ties) that model's selection falls back to the two-pass radix selection.
+// The result is exact either way: the sample only decides how fast it is found.
 
 constexpr size_t kSample = 65536;
 constexpr size_t kSampleRun = 16;
 constexpr size_t kSampleBlocks = kSample / kSampleRun;
 constexpr size_t kBracketMinElements = 4 * kSample;  // smaller tensors: the radix path
-constexpr size_t kMaxBrackets = 8;
+constexpr size_t kSampleTasks = 64;
+constexpr size_t kFinishBins = 4096;
+constexpr size_t kSamplePrefetch = 4;
 
-// The r-th largest of the sample (0 = largest); reorders it.
-uint32_t sampleRank(std::vector<uint32_t>& sample, size_t r) {
-  std::nth_element(sample.begin(), sample.begin() + r, sample.end(), std::greater<uint32_t>());
-  return sample[r];
-}
+// The abs bits collected by one pass task for one bracket; capacity kept between calls.
+struct ValueList {
+  std::unique_ptr<uint32_t[]> data;
+  size_t size = 0, capacity = 0;
+  void reserveMore(size_t more) {
+    if (size + more <= capacity) return;
+    const size_t grown = std::max(size + more, 2 * capacity);
+    std::unique_ptr<uint32_t[]> bigger(new uint32_t[grown]);
+    std::copy(data.get(), data.get() + size, bigger.get());
+    data = std::move(bigger);
+    capacity = grown;
+  }
+};
+
+// One k of one model.
+struct Bracket {
+  size_t model = 0, which = 0;  // ks index
+  uint64_t k = 0;
+  uint32_t lower = 0, upper = 0;
+  uint64_t cap = 0;  // most elements worth collecting
+};
 
 // Buffers of selectByBracket, kept between calls (fresh pages fault expensively on every call);
 // one call at a time holds them, a concurrent one uses its own.
 struct BracketScratch {
-  std::vector<uint32_t> sample, hist, values;
-  std::vector<uint64_t> above;
-  std::vector<std::vector<uint64_t>> found;
+  std::vector<std::vector<uint32_t>> samples;   // per model
+  std::vector<std::vector<uint32_t>> hists;     // per bracket
+  std::vector<std::vector<uint64_t>> inBin;     // per bracket: value << 32 | chunk
+  std::vector<std::vector<uint32_t>> values;    // per bracket
+  std::vector<uint64_t> above;                  // [task * nb + b]
+  std::vector<ValueList> lists;                 // [task * nb + b]
 };
 
-bool selectByBracketWith(const DeltaView& in, const double* ks, size_t nks, SelectRule rule, BandRules& out,
-                         BracketScratch& mem);
-
-bool selectByBracket(const DeltaView& in, const double* ks, size_t nks, SelectRule rule, BandRules& out) {
-  if (in.size() < kBracketMinElements) return false;
-  std::unique_lock<std::mutex> lock(kept<BracketScratch>().mutex, std::try_to_lock);
-  if (lock.owns_lock()) return selectByBracketWith(in, ks, nks, rule, out, kept<BracketScratch>().scratch);
-  BracketScratch own;
-  return selectByBracketWith(in, ks, nks, rule, out, own);
+// The (m)-th element (1-based) of [begin, end) whose abs bits equal `bits`, as a flat index;
+// -1 when there are fewer.
+double nthEqualIndex(const simd::TileOps& ops, const DeltaView& in, size_t begin, size_t end, uint32_t bits,
+                     uint64_t m) {
+  uint32_t* abs = reinterpret_cast<uint32_t*>(simd::threadScratch(simd::ScratchSlot::KernelC, simd::kReduceTile));
+  uint64_t seen = 0;
+  for (size_t start = begin; start < end; start += simd::kReduceTile) {
+    const size_t count = std::min(simd::kReduceTile, end - start);
+    absBitsOfRange(ops, in, start, start + count, abs);
+    for (size_t j = 0; j < count; ++j)
+      if (abs[j] == bits && ++seen == m) return double(start + j);
+  }
+  return -1.0;
 }
 
-bool selectByBracketWith(const DeltaView& in, const double* ks, size_t nks, SelectRule rule, BandRules& out,
-                         BracketScratch& mem) {
-  const simd::TileOps& ops = simd::ops();
-  const size_t n = in.size();
-  if (n < kBracketMinElements) return false;
-  std::vector<size_t> which;  // the positive ks
-  for (size_t i = 0; i < nks; ++i)
-    if (ks[i] > 0) which.push_back(i);
-  const size_t nb = which.size();
-  if (nb > kMaxBrackets) return false;
+// δ computed in registers when every fine-tune (and the base) share one of F32 (aligned),
+// BF16, F16: that dtype's code (tile_ops.h BracketJob); 0 otherwise.
+int sharedDtypeCode(const SharedDeltaView& in) {
+  const DType dt = in.fts[0].dtype;
+  const auto aligned = [](const uint8_t* p) { return reinterpret_cast<uintptr_t>(p) % 4 == 0; };
+  if (in.hasBase && in.base.dtype != dt) return 0;
+  for (const TensorView& ft : in.fts) {
+    if (ft.dtype != dt) return 0;
+    if (dt == DType::F32 && !aligned(ft.data)) return 0;
+  }
+  switch (dt) {
+    case DType::F32: return !in.hasBase || aligned(in.base.data) ? 1 : 0;
+    case DType::BF16: return 2;
+    case DType::F16: return 3;
+    default: return 0;
+  }
+}
 
+// Bounds of every bracket from a sample of each model's abs bits.
+void bracketBounds(const SharedDeltaView& in, std::vector<Bracket>& brackets, BracketScratch& mem) {
+  const simd::TileOps& ops = simd::ops();
+  const size_t n = in.fts[0].n, nm = in.fts.size();
   // The sample: kSampleBlocks runs of kSampleRun consecutive elements (a cache line of float32
-  // each), run s starting at floor(s·n / kSampleBlocks).
-  std::vector<uint32_t>& sample = mem.sample;
-  sample.resize(kSample);
-  pool::workerSlots();
-  constexpr size_t kSampleTasks = 64;
-  pool::parallelFor(kSampleTasks, [&](size_t task, unsigned) {
-    float d[kSampleRun], scratch[kSampleRun];
+  // each), run s starting at floor(s·n / kSampleBlocks); the base's run is decoded once for
+  // every fine-tune.
+  if (mem.samples.size() < nm) mem.samples.resize(nm);
+  for (size_t t = 0; t < nm; ++t) mem.samples[t].resize(kSample);
+  const auto runStart = [&](size_t s) { return size_t(uint64_t(s) * n / kSampleBlocks); };
+  pool::parallelFor(kSampleTasks, [&](size_t part, unsigned) {
+    float base[kSampleRun], d[kSampleRun];
     const size_t per = kSampleBlocks / kSampleTasks;
-    for (size_t s = task * per; s < (task + 1) * per; ++s) {
-      deltaTile(ops, in, size_t(uint64_t(s) * n / kSampleBlocks), kSampleRun, d, scratch);
-      ops.absBits(d, kSampleRun, &sample[s * kSampleRun]);
+    for (size_t s = part * per; s < (part + 1) * per; ++s) {
+      // The runs are far apart: fetch a few ahead, so the misses overlap.
+      if (s + kSamplePrefetch < (part + 1) * per) {
+        const size_t ahead = runStart(s + kSamplePrefetch);
+        if (in.hasBase) __builtin_prefetch(in.base.data + ahead * dtypeSize(in.base.dtype));
+        for (const TensorView& ft : in.fts) __builtin_prefetch(ft.data + ahead * dtypeSize(ft.dtype));
+      }
+      const size_t start = runStart(s);
+      if (in.hasBase) ops.decode(in.base.dtype, in.base.data, start, kSampleRun, base);
+      for (size_t t = 0; t < nm; ++t) {
+        ops.decode(in.fts[t].dtype, in.fts[t].data, start, kSampleRun, d);
+        if (in.hasBase) ops.subtract(d, base, kSampleRun);
+        ops.absBits(d, kSampleRun, &mem.samples[t][s * kSampleRun]);
+      }
     }
   });
-  std::vector<uint32_t> lower(nb), upper(nb);
-  double expected = 0;
-  for (size_t b = 0; b < nb; ++b) {
-    // Rank of the k-th largest in the sample (0 = largest), and a margin of ~6 standard
-    // deviations of that rank plus a constant.
-    const double q = ks[which[b]] * double(kSample) / double(n) - 1;
-    const double margin = 4.0 * std::sqrt(std::max(q, 1.0) * (1.0 - std::min(q, double(kSample) - 1) / kSample)) + 16;
-    const double hiRank = std::floor(q - margin), loRank = std::ceil(q + margin);
-    upper[b] = hiRank < 0 ? 0xFFFFFFFFu : sampleRank(sample, size_t(hiRank));
-    lower[b] = loRank >= double(kSample) ? 0u : sampleRank(sample, size_t(loRank));
-    expected += (std::min(loRank, double(kSample)) - std::max(hiRank, 0.0) + 1) / kSample * double(n);
+  // Per model: the sample ranks its brackets need (0 = largest), found by successive
+  // selections on the shrinking unsorted part of the sample.
+  pool::parallelFor(nm, [&](size_t t, unsigned) {
+    struct Need {
+      double rank;
+      size_t bracket;
+      bool upper;
+    };
+    std::vector<Need> needs;
+    for (size_t b = 0; b < brackets.size(); ++b) {
+      if (brackets[b].model != t) continue;
+      // Rank of the k-th largest in the sample, and a margin of ~4 standard deviations of that
+      // rank plus a constant.
+      const double q = double(brackets[b].k) * double(kSample) / double(n) - 1;
+      const double margin = 4.0 * std::sqrt(std::max(q, 1.0) * (1.0 - std::min(q, double(kSample) - 1) / kSample)) + 16;
+      const double hiRank = std::floor(q - margin), loRank = std::ceil(q + margin);
+      if (hiRank < 0) brackets[b].upper = 0xFFFFFFFFu; else needs.push_back({hiRank, b, true});
+      if (loRank >= double(kSample)) brackets[b].lower = 0; else needs.push_back({loRank, b, false});
+      const double expected = (std::min(loRank, double(kSample)) - std::max(hiRank, 0.0) + 1) / kSample * double(n);
+      brackets[b].cap = uint64_t(4 * expected) + 65536;
+    }
+    std::sort(needs.begin(), needs.end(), [](const Need& x, const Need& y) { return x.rank < y.rank; });
+    std::vector<uint32_t>& sample = mem.samples[t];
+    size_t from = 0;
+    for (const Need& need : needs) {
+      const size_t r = size_t(need.rank);
+      if (r >= from) {
+        std::nth_element(sample.begin() + long(from), sample.begin() + long(r), sample.end(), std::greater<uint32_t>());
+        from = r + 1;
+      }
+      (need.upper ? brackets[need.bracket].upper : brackets[need.bracket].lower) = sample[r];
+    }
+  });
+}
+
+// The k-th value and tie cutoff of one bracket from what the pass collected; false when the
+// bracket missed it.
+bool finishBracket(const SharedDeltaView& in, const Bracket& br, size_t b, size_t nb, SelectRule rule,
+                   BracketScratch& mem, BandRules& out) {
+  const size_t n = in.fts[0].n, tasks = chunkCount(n);
+  uint64_t above = 0, inside = 0;
+  for (size_t task = 0; task < tasks; ++task) {
+    above += mem.above[task * nb + b];
+    inside += mem.lists[task * nb + b].size;
   }
-  const uint64_t cap = uint64_t(4 * expected) + 65536;
+  if (!(above < br.k && br.k <= above + inside)) return false;  // the sample missed
+  // Rank r (0 = largest) among the collected: a histogram of (a - lower) >> shift small
+  // enough for L1 (the bracket is narrow, so its values spread evenly) names its bin; a
+  // selection among that bin's values gives the value.
+  const size_t r = size_t(br.k - above) - 1;
+  const uint32_t range = br.upper - br.lower;
+  unsigned shift = 0;
+  while ((uint64_t(range) >> shift) >= kFinishBins) ++shift;
+  std::vector<uint32_t>& hist = mem.hists[b];
+  hist.assign(kFinishBins, 0);
+  for (size_t task = 0; task < tasks; ++task) {
+    const ValueList& list = mem.lists[task * nb + b];
+    for (size_t e = 0; e < list.size; ++e) ++hist[(list.data[e] - br.lower) >> shift];
+  }
+  uint64_t higher = 0;  // collected elements in bins above the chosen one
+  size_t bin = kFinishBins - 1;
+  while (higher + hist[bin] <= r) higher += hist[bin--];
+  // The chosen bin's values with the chunk each came from (in chunk order): every element
+  // equal to the k-th value is among them, so they also locate the tie cutoff.
+  std::vector<uint64_t>& inBin = mem.inBin[b];
+  inBin.clear();
+  inBin.reserve(hist[bin]);
+  for (size_t task = 0; task < tasks; ++task) {
+    const ValueList& list = mem.lists[task * nb + b];
+    for (size_t e = 0; e < list.size; ++e)
+      if (((list.data[e] - br.lower) >> shift) == bin) inBin.push_back((uint64_t(list.data[e]) << 32) | task);
+  }
+  std::vector<uint32_t>& values = mem.values[b];
+  values.resize(inBin.size());
+  for (size_t e = 0; e < inBin.size(); ++e) values[e] = uint32_t(inBin[e] >> 32);
+  const size_t rInBin = r - size_t(higher);
+  std::nth_element(values.begin(), values.begin() + long(rInBin), values.end(), std::greater<uint32_t>());
+  const uint32_t bits = values[rInBin];
+  out.bits[br.which] = bits;
+  if (rule == SelectRule::Drop) return true;
+  uint64_t aboveBits = above + higher;
+  for (size_t j = 0; j < rInBin; ++j) aboveBits += values[j] > bits ? 1 : 0;  // [0, rInBin) >= bits
+  // Keep the first m elements equal to `bits`, in flat index order: the chunk holding the
+  // m-th, then its index by rescanning that chunk.
+  const uint64_t m = br.k - aboveBits;
+  uint64_t seen = 0;
+  for (const uint64_t e : inBin) {
+    if (uint32_t(e >> 32) != bits || ++seen < m) continue;
+    const size_t task = size_t(e & 0xFFFFFFFFu);
+    uint64_t before = 0;  // equal elements in earlier chunks
+    for (const uint64_t f : inBin) before += uint32_t(f >> 32) == bits && size_t(f & 0xFFFFFFFFu) < task ? 1 : 0;
+    const Range chunk = chunkRange(task, n);
+    out.cutoff[br.which] = nthEqualIndex(simd::ops(), in.of(br.model), chunk.begin, chunk.end, bits, m - before);
+    return true;
+  }
+  return false;  // unreachable: k <= above + inside
+}
+
+// Brackets every positive k of the given models in one pass. done[t] is set for each model
+// whose every k was found; the others need the radix selection. brackets.size() <= kMaxBracketsPerPass.
+void selectByBracket(const SharedDeltaView& in, const std::vector<SelectRequest>& requests, std::vector<Bracket> brackets,
+                     std::vector<BandRules>& out, std::vector<bool>& done, BracketScratch& mem) {
+  const simd::TileOps& ops = simd::ops();
+  const size_t n = in.fts[0].n, nm = in.fts.size(), nb = brackets.size();
+  pool::workerSlots();
+  bracketBounds(in, brackets, mem);
+
+  std::vector<uint32_t> firstBracket(nm + 1, 0), lower(nb), upper(nb);
+  for (size_t b = 0; b < nb; ++b) {
+    firstBracket[brackets[b].model + 1] = uint32_t(b + 1);  // brackets are in model order
+    lower[b] = brackets[b].lower;
+    upper[b] = brackets[b].upper;
+  }
+  for (size_t t = 1; t <= nm; ++t) firstBracket[t] = std::max(firstBracket[t], firstBracket[t - 1]);
+  uint64_t cap = 0;
+  for (const Bracket& br : brackets) cap += br.cap;
 
   const size_t tasks = chunkCount(n);
-  std::vector<uint64_t>& above = mem.above;
-  above.assign(tasks * nb, 0);
-  std::vector<std::vector<uint64_t>>& found = mem.found;
-  if (found.size() < tasks * nb) found.resize(tasks * nb);
-  for (size_t e = 0; e < tasks * nb; ++e) found[e].clear();  // keeps the capacity
+  mem.above.assign(tasks * nb, 0);
+  if (mem.lists.size() < tasks * nb) mem.lists.resize(tasks * nb);
+  for (size_t e = 0; e < tasks * nb; ++e) mem.lists[e].size = 0;  // keeps the capacity
+  const int coded = sharedDtypeCode(in);
   std::atomic<uint64_t> collected{0};
   std::atomic<bool> overflow{false};
-  // δ computed in registers when ft (and base) share one of F32 (aligned), BF16, F16.
-  int coded = 0;
-  if (!in.hasBase || in.base.dtype == in.ft.dtype) {
-    const auto aligned = [](const uint8_t* p) { return reinterpret_cast<uintptr_t>(p) % 4 == 0; };
-    switch (in.ft.dtype) {
-      case DType::F32: coded = aligned(in.ft.data) && (!in.hasBase || aligned(in.base.data)) ? 1 : 0; break;
-      case DType::BF16: coded = 2; break;
-      case DType::F16: coded = 3; break;
-      default: break;
-    }
-  }
-  static_assert(kMaxBrackets <= simd::kMaxBracketsPerPass, "one bracketDelta call takes every bracket");
   pool::parallelFor(tasks, [&](size_t task, unsigned) {
     if (overflow.load(std::memory_order_relaxed)) return;
     const Range r = chunkRange(task, n);
-    float* d = simd::threadScratch(simd::ScratchSlot::KernelA, simd::kReduceTile);
-    float* scratch = simd::threadScratch(simd::ScratchSlot::KernelB, simd::kReduceTile);
-    uint64_t* hits = reinterpret_cast<uint64_t*>(simd::threadScratch(simd::ScratchSlot::KernelC, 2 * nb * simd::kReduceTile));
-    uint64_t total = 0;
+    // Without a shared dtype: δ of each model decoded into a tile of float32 first.
+    float* decoded = coded ? nullptr : simd::threadScratch(simd::ScratchSlot::KernelA, nm * simd::kReduceTile);
+    float* scratch = coded ? nullptr : simd::threadScratch(simd::ScratchSlot::KernelB, simd::kReduceTile);
+    std::vector<const uint8_t*> fts(nm);
+    for (size_t t = 0; t < nm; ++t)
+      fts[t] = coded ? in.fts[t].data : reinterpret_cast<const uint8_t*>(decoded + t * simd::kReduceTile);
+    simd::BracketJob job{coded ? coded : 1, coded && in.hasBase ? in.base.data : nullptr, fts.data(), nm,
+                         firstBracket.data(), lower.data(), upper.data()};
+    uint32_t* values[simd::kMaxBracketsPerPass];
+    size_t sizes[simd::kMaxBracketsPerPass];
+    ValueList* lists = &mem.lists[task * nb];
+    for (size_t b = 0; b < nb; ++b) sizes[b] = 0;
     for (size_t start = r.begin; start < r.end; start += simd::kReduceTile) {
       const size_t count = std::min(simd::kReduceTile, r.end - start);
-      size_t nfound[kMaxBrackets] = {};
-      if (coded != 0) {
-        ops.bracketDelta(coded, in.ft.data, in.hasBase ? in.base.data : nullptr, start, count,
-                         uint32_t(start - r.begin), lower.data(), upper.data(), nb, above.data() + task * nb, hits,
-                         nfound);
-      } else {
-        deltaTile(ops, in, start, count, d, scratch);
-        ops.bracket(d, count, uint32_t(start - r.begin), lower.data(), upper.data(), nb, above.data() + task * nb,
-                    hits, nfound);
-      }
       for (size_t b = 0; b < nb; ++b) {
-        std::vector<uint64_t>& list = found[task * nb + b];
-        list.insert(list.end(), hits + b * simd::kReduceTile, hits + b * simd::kReduceTile + nfound[b]);
-        total += nfound[b];
+        lists[b].size = sizes[b];
+        lists[b].reserveMore(count + simd::kMaxVectorLanes);
+        values[b] = lists[b].data.get();
       }
+      if (coded) {
+        ops.bracketShared(job, start, count, &mem.above[task * nb], values, sizes);
+      } else {
+        for (size_t t = 0; t < nm; ++t) deltaTile(ops, in.of(t), start, count, decoded + t * simd::kReduceTile, scratch);
+        ops.bracketShared(job, 0, count, &mem.above[task * nb], values, sizes);
+      }
+    }
+    uint64_t total = 0;
+    for (size_t b = 0; b < nb; ++b) {
+      lists[b].size = sizes[b];
+      total += sizes[b];
     }
     if (collected.fetch_add(total, std::memory_order_relaxed) + total > cap) overflow.store(true);
   });
-  if (overflow.load()) return false;
+  if (overflow.load()) return;  // every model of this pass goes to the radix selection
 
-  std::vector<uint64_t> aboveTotal(nb, 0), inside(nb, 0);
-  for (size_t b = 0; b < nb; ++b) {
-    for (size_t task = 0; task < tasks; ++task) {
-      aboveTotal[b] += above[task * nb + b];
-      inside[b] += found[task * nb + b].size();
-    }
-    const uint64_t k = uint64_t(ks[which[b]]);
-    if (!(aboveTotal[b] < k && k <= aboveTotal[b] + inside[b])) return false;  // the sample missed
+  if (mem.hists.size() < nb) mem.hists.resize(nb);
+  if (mem.inBin.size() < nb) mem.inBin.resize(nb);
+  if (mem.values.size() < nb) mem.values.resize(nb);
+  std::vector<char> found(nb, 0);
+  pool::parallelFor(nb, [&](size_t b, unsigned) {
+    const Bracket& br = brackets[b];
+    found[b] = finishBracket(in, br, b, nb, requests[br.model].rule, mem, out[br.model]) ? 1 : 0;
+  });
+  for (size_t t = 0; t < nm; ++t) {
+    bool all = true;
+    for (size_t b = firstBracket[t]; b < firstBracket[t + 1]; ++b) all = all && found[b];
+    done[t] = all;
   }
-  for (size_t b = 0; b < nb; ++b) {
-    const size_t i = which[b];
-    const uint64_t k = uint64_t(ks[i]);
-    // Rank r (0 = largest) among the collected: a 65536-bin histogram of (a - lower) >> shift
-    // names its bin; a selection inside that bin gives the value.
-    const size_t r = size_t(k - aboveTotal[b]) - 1;
-    const uint32_t low = lower[b], range = upper[b] - lower[b];
-    unsigned shift = 0;
-    while ((uint64_t(range) >> shift) >= kBins) ++shift;
-    std::vector<uint32_t>& hist = mem.hist;
-    hist.assign(kBins, 0);
-    for (size_t task = 0; task < tasks; ++task)
-      for (uint64_t e : found[task * nb + b]) ++hist[(uint32_t(e >> 32) - low) >> shift];
-    uint64_t higher = 0;  // collected elements in bins above the chosen one
-    size_t bin = kBins - 1;
-    while (higher + hist[bin] <= r) higher += hist[bin--];
-    std::vector<uint32_t>& values = mem.values;
-    values.clear();
-    values.reserve(hist[bin]);
-    for (size_t task = 0; task < tasks; ++task)
-      for (uint64_t e : found[task * nb + b])
-        if (((uint32_t(e >> 32) - low) >> shift) == bin) values.push_back(uint32_t(e >> 32));
-    const size_t rInBin = r - size_t(higher);
-    std::nth_element(values.begin(), values.begin() + rInBin, values.end(), std::greater<uint32_t>());
-    const uint32_t bits = values[rInBin];
-    out.bits[i] = bits;
-    if (rule == SelectRule::Drop) continue;
-    uint64_t aboveBits = aboveTotal[b] + higher;
-    for (size_t j = 0; j < rInBin; ++j) aboveBits += values[j] > bits ? 1 : 0;  // [0, rInBin) >= bits
-    const uint64_t m = k - aboveBits;
-    uint64_t seen = 0;
-    for (size_t task = 0; task < tasks && out.cutoff[i] < 0; ++task) {
-      for (uint64_t e : found[task * nb + b]) {
-        if (uint32_t(e >> 32) == bits && ++seen == m) {
-          out.cutoff[i] = double(task * kChunk + (e & 0xFFFFFFFFu));
-          break;
-        }
+}
+
+// Every model's whole-tensor selection: bracketed passes over groups of models (at most
+// kMaxBracketsPerPass brackets each), then the radix selection for whatever they missed.
+void selectShared(const SharedDeltaView& in, const std::vector<SelectRequest>& requests, std::vector<BandRules>& out) {
+  const size_t nm = in.fts.size();
+  const size_t n = nm > 0 ? in.fts[0].n : 0;
+  std::vector<bool> done(nm, false);
+  for (size_t t = 0; t < nm; ++t) {
+    out[t].bits.assign(requests[t].nks, kKeepNothingBits);
+    out[t].cutoff.assign(requests[t].nks, -1.0);
+    bool anyPositive = false;
+    for (size_t i = 0; i < requests[t].nks; ++i) anyPositive = anyPositive || requests[t].ks[i] > 0;
+    done[t] = !anyPositive;
+  }
+  if (n >= kBracketMinElements) {
+    std::unique_lock<std::mutex> lock(kept<BracketScratch>().mutex, std::try_to_lock);
+    BracketScratch own;
+    BracketScratch& mem = lock.owns_lock() ? kept<BracketScratch>().scratch : own;
+    for (size_t first = 0; first < nm;) {
+      // The next group: as many models as fit in one pass.
+      std::vector<Bracket> brackets;
+      std::vector<size_t> group;
+      size_t t = first;
+      for (; t < nm; ++t) {
+        if (done[t]) continue;
+        size_t positive = 0;
+        for (size_t i = 0; i < requests[t].nks; ++i) positive += requests[t].ks[i] > 0 ? 1 : 0;
+        if (positive > simd::kMaxBracketsPerPass) continue;  // radix only
+        if (brackets.size() + positive > simd::kMaxBracketsPerPass) break;
+        for (size_t i = 0; i < requests[t].nks; ++i)
+          if (requests[t].ks[i] > 0) brackets.push_back({group.size(), i, uint64_t(requests[t].ks[i])});
+        group.push_back(t);
+      }
+      first = t;
+      if (group.empty()) continue;
+      SharedDeltaView part;
+      part.hasBase = in.hasBase;
+      part.base = in.base;
+      std::vector<SelectRequest> partRequests;
+      std::vector<BandRules> partOut(group.size());
+      for (size_t g : group) {
+        part.fts.push_back(in.fts[g]);
+        partRequests.push_back(requests[g]);
+      }
+      for (size_t g = 0; g < group.size(); ++g) partOut[g] = out[group[g]];
+      std::vector<bool> partDone(group.size(), false);
+      selectByBracket(part, partRequests, brackets, partOut, partDone, mem);
+      for (size_t g = 0; g < group.size(); ++g) {
+        out[group[g]] = std::move(partOut[g]);
+        done[group[g]] = partDone[g];
       }
     }
   }
-  return true;
+  for (size_t t = 0; t < nm; ++t) {
+    if (done[t]) continue;
+    std::unique_lock<std::mutex> lock(kept<RadixScratch>().mutex, std::try_to_lock);
+    RadixScratch own;
+    selectRadix(in.of(t), requests[t].ks, requests[t].nks, requests[t].rule, out[t],
+                lock.owns_lock() ? kept<RadixScratch>().scratch : own);
+  }
 }
 
 void selectPerRow(const DeltaView& in, const double* ks, size_t nks, SelectRule rule, size_t rows, BandRules& out) {
@@ -461,8 +612,31 @@ BandRules selectThresholds(const DeltaView& in, const double* ks, size_t nks, Se
     selectPerRow(in, ks, nks, rule, rows, out);
   } else {
     checkKs(ks, nks, n, "element count");
-    selectWholeTensor(in, ks, nks, rule, out);
+    SharedDeltaView shared;
+    shared.hasBase = in.hasBase;
+    shared.base = in.base;
+    shared.fts.push_back(in.ft);
+    std::vector<BandRules> results(1);
+    selectShared(shared, {SelectRequest{ks, nks, rule}}, results);
+    out.bits = std::move(results[0].bits);
+    out.cutoff = std::move(results[0].cutoff);
   }
+  return out;
+}
+
+std::vector<BandRules> selectThresholdsShared(const SharedDeltaView& in, const std::vector<SelectRequest>& requests) {
+  if (requests.size() != in.fts.size())
+    throw std::invalid_argument("selectThresholdsShared: " + std::to_string(requests.size()) + " requests for " +
+                                std::to_string(in.fts.size()) + " fine-tunes");
+  for (size_t t = 0; t < in.fts.size(); ++t) {
+    checkDelta(in.of(t), "selectThresholdsShared");
+    if (in.fts[t].n != in.fts[0].n)
+      throw std::invalid_argument("selectThresholdsShared: fine-tune " + std::to_string(t) + " has " +
+                                  std::to_string(in.fts[t].n) + " elements, fine-tune 0 has " + std::to_string(in.fts[0].n));
+    checkKs(requests[t].ks, requests[t].nks, in.fts[t].n, "element count");
+  }
+  std::vector<BandRules> out(in.fts.size());
+  selectShared(in, requests, out);
   return out;
 }
 

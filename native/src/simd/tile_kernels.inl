@@ -145,54 +145,8 @@ static void absBitsTile(const float* x, size_t count, uint32_t* out) {
 
 // ---- selection ------------------------------------------------------------------------------
 
-template <class T>
-static void bracketRange(const float* x, size_t begin, size_t end, uint32_t offset, uint32_t lower, uint32_t upper,
-                         uint64_t* above, uint64_t* found, size_t* nfound) {
-  const typename T::I hi = T::set1I(upper), lo = T::set1I(lower);
-  uint64_t over = 0;
-  size_t f = *nfound;
-  size_t j = begin;
-  // Two vectors per step: one branch per 2W elements on the (rare) collection.
-  for (; j + 2 * T::W <= end; j += 2 * T::W) {
-    const typename T::I a0 = T::absBits(T::loadF(x + j)), a1 = T::absBits(T::loadF(x + j + T::W));
-    const typename T::M over0 = T::gtU(a0, hi), over1 = T::gtU(a1, hi);
-    over += T::popcount(over0) + T::popcount(over1);
-    uint64_t inside = uint64_t(T::maskBits(T::mNot(T::mOr(over0, T::gtU(lo, a0))))) |
-                      (uint64_t(T::maskBits(T::mNot(T::mOr(over1, T::gtU(lo, a1))))) << T::W);
-    while (inside != 0) {
-      const unsigned l = unsigned(__builtin_ctzll(inside));
-      inside &= inside - 1;
-      found[f++] = (uint64_t(S::absBits(x[j + l])) << 32) | uint64_t(offset + uint32_t(j + l));
-    }
-  }
-  for (; j < end; j += T::W) {
-    const typename T::I a = T::absBits(T::loadF(x + j));
-    const typename T::M isOver = T::gtU(a, hi);
-    over += T::popcount(isOver);
-    unsigned inside = T::maskBits(T::mNot(T::mOr(isOver, T::gtU(lo, a))));
-    while (inside != 0) {
-      const unsigned l = unsigned(__builtin_ctz(inside));
-      inside &= inside - 1;
-      found[f++] = (uint64_t(S::absBits(x[j + l])) << 32) | uint64_t(offset + uint32_t(j + l));
-    }
-  }
-  *above += over;
-  *nfound = f;
-}
-
-static void bracketTile(const float* x, size_t count, uint32_t offset, const uint32_t* lower, const uint32_t* upper,
-                        size_t nb, uint64_t* above, uint64_t* found, size_t* nfound) {
-  const size_t split = vectorEnd(count);
-  for (size_t b = 0; b < nb; ++b) {
-    uint64_t* out = found + b * kReduceTile;
-    bracketRange<V>(x, 0, split, offset, lower[b], upper[b], above + b, out, nfound + b);
-    bracketRange<S>(x, split, count, offset, lower[b], upper[b], above + b, out, nfound + b);
-  }
-}
-
-// bracketTile over δ = decode(ft) - decode(base) (base may be null) computed in registers,
-// elements [start, start + count) of inputs that share dtype code D (1 = F32, 2 = BF16,
-// 3 = F16). Same results as deltaTile followed by bracketTile.
+// abs bits of δ = decode(ft) - decode(base) (base may be null) in registers; ft and base share
+// dtype code D (1 = F32, 2 = BF16, 3 = F16).
 template <class T, int D>
 static typename T::F loadCoded(const uint8_t* data, size_t i) {
   if (D == 2) return T::loadBF16(data + 2 * i);
@@ -207,82 +161,115 @@ static typename T::I absDeltaBits(const uint8_t* ft, const uint8_t* base, size_t
   return T::absBits(x);
 }
 
+// One model's brackets [b0, b1) over elements [start + begin, start + end). Branch-free: every
+// vector stores its in-bracket lanes (possibly none) and advances by their count, so the cost
+// does not depend on how often elements fall inside.
 template <class T, int D>
-static void bracketDeltaRange(const uint8_t* ft, const uint8_t* base, size_t start, size_t begin, size_t end,
-                              uint32_t offset, const uint32_t* lower, const uint32_t* upper, size_t nb,
-                              uint64_t* over, uint64_t* found, size_t* nfound) {
-  alignas(64) uint32_t lanes[2 * T::W];
-  size_t j = begin;
-  // Two vectors per step: one branch per 2W elements and bracket on the (rare) collection.
-  for (; j + 2 * T::W <= end; j += 2 * T::W) {
-    const typename T::I a0 = absDeltaBits<T, D>(ft, base, start + j);
-    const typename T::I a1 = absDeltaBits<T, D>(ft, base, start + j + T::W);
-    bool stored = false;
-    for (size_t b = 0; b < nb; ++b) {
-      const typename T::I hi = T::set1I(upper[b]), lo = T::set1I(lower[b]);
-      const typename T::M over0 = T::gtU(a0, hi), over1 = T::gtU(a1, hi);
-      over[b] += T::popcount(over0) + T::popcount(over1);
-      uint64_t inside = uint64_t(T::maskBits(T::mNot(T::mOr(over0, T::gtU(lo, a0))))) |
-                        (uint64_t(T::maskBits(T::mNot(T::mOr(over1, T::gtU(lo, a1))))) << T::W);
-      if (inside == 0) continue;
-      if (!stored) {
-        T::storeI(lanes, a0);
-        T::storeI(lanes + T::W, a1);
-        stored = true;
-      }
-      uint64_t* out = found + b * kReduceTile;
-      size_t f = nfound[b];
-      while (inside != 0) {
-        const unsigned l = unsigned(__builtin_ctzll(inside));
-        inside &= inside - 1;
-        out[f++] = (uint64_t(lanes[l]) << 32) | uint64_t(offset + uint32_t(j + l));
-      }
-      nfound[b] = f;
+static void bracketModelRange(const BracketJob& job, const uint8_t* ft, size_t b0, size_t b1, size_t start,
+                              size_t begin, size_t end, uint64_t* above, uint32_t** cursor) {
+  for (size_t j = begin; j < end; j += T::W) {
+    const typename T::I a = absDeltaBits<T, D>(ft, job.base, start + j);
+    for (size_t b = b0; b < b1; ++b) {
+      const typename T::M over = T::gtU(a, T::set1I(job.upper[b]));
+      const typename T::M inside = T::mNot(T::mOr(over, T::gtU(T::set1I(job.lower[b]), a)));
+      above[b] += T::popcount(over);
+      T::compressStoreI(cursor[b], inside, a);
+      cursor[b] += T::popcount(inside);
     }
   }
-  for (; j < end; j += T::W) {
-    const typename T::I a = absDeltaBits<T, D>(ft, base, start + j);
-    bool stored = false;
-    for (size_t b = 0; b < nb; ++b) {
-      const typename T::M isOver = T::gtU(a, T::set1I(upper[b]));
-      over[b] += T::popcount(isOver);
-      unsigned inside = T::maskBits(T::mNot(T::mOr(isOver, T::gtU(T::set1I(lower[b]), a))));
-      if (inside == 0) continue;
-      if (!stored) {
-        T::storeI(lanes, a);
-        stored = true;
+}
+
+// The common shapes (M models with K brackets each, M·K <= 8) with every bound, count and
+// cursor in registers and all inputs streamed side by side: the base is decoded once per vector.
+template <class T, int D, int M, int K>
+static void bracketFixedRange(const BracketJob& job, size_t start, size_t begin, size_t end, uint64_t* above,
+                              uint32_t** cursor) {
+  typename T::I lower[M * K], upper[M * K];
+  uint64_t over[M * K];
+  uint32_t* at[M * K];
+  for (int b = 0; b < M * K; ++b) {
+    lower[b] = T::set1I(job.lower[b]);
+    upper[b] = T::set1I(job.upper[b]);
+    over[b] = 0;
+    at[b] = cursor[b];
+  }
+  for (size_t j = begin; j < end; j += T::W) {
+    const size_t i = start + j;
+    const typename T::F base = job.base ? loadCoded<T, D>(job.base, i) : T::zeroF();
+    for (int t = 0; t < M; ++t) {
+      typename T::F x = loadCoded<T, D>(job.fts[t], i);
+      if (job.base) x = T::sub(x, base);
+      const typename T::I a = T::absBits(x);
+      for (int k = 0; k < K; ++k) {
+        const int b = t * K + k;
+        const typename T::M isOver = T::gtU(a, upper[b]);
+        const typename T::M inside = T::mNot(T::mOr(isOver, T::gtU(lower[b], a)));
+        over[b] += T::popcount(isOver);
+        T::compressStoreI(at[b], inside, a);
+        at[b] += T::popcount(inside);
       }
-      uint64_t* out = found + b * kReduceTile;
-      size_t f = nfound[b];
-      while (inside != 0) {
-        const unsigned l = unsigned(__builtin_ctz(inside));
-        inside &= inside - 1;
-        out[f++] = (uint64_t(lanes[l]) << 32) | uint64_t(offset + uint32_t(j + l));
-      }
-      nfound[b] = f;
     }
+  }
+  for (int b = 0; b < M * K; ++b) {
+    above[b] += over[b];
+    cursor[b] = at[b];
+  }
+}
+
+template <int D, int M, int K>
+static void bracketFixed(const BracketJob& job, size_t start, size_t count, uint64_t* above, uint32_t** cursor) {
+  const size_t split = vectorEnd(count);
+  bracketFixedRange<V, D, M, K>(job, start, 0, split, above, cursor);
+  bracketFixedRange<S, D, M, K>(job, start, split, count, above, cursor);
+}
+
+// The fixed shape's function for this job, or null.
+template <int D>
+static void (*bracketFixedFor(const BracketJob& job))(const BracketJob&, size_t, size_t, uint64_t*, uint32_t**) {
+  const size_t k = job.firstBracket[1];
+  for (size_t t = 1; t <= job.nfts; ++t)
+    if (job.firstBracket[t] - job.firstBracket[t - 1] != k) return nullptr;
+  switch (job.nfts * 10 + k) {
+    case 11: return bracketFixed<D, 1, 1>;
+    case 12: return bracketFixed<D, 1, 2>;
+    case 21: return bracketFixed<D, 2, 1>;
+    case 22: return bracketFixed<D, 2, 2>;
+    case 31: return bracketFixed<D, 3, 1>;
+    case 32: return bracketFixed<D, 3, 2>;
+    case 41: return bracketFixed<D, 4, 1>;
+    case 42: return bracketFixed<D, 4, 2>;
+    default: return nullptr;
   }
 }
 
 template <int D>
-static void bracketDeltaCoded(const uint8_t* ft, const uint8_t* base, size_t start, size_t count, uint32_t offset,
-                              const uint32_t* lower, const uint32_t* upper, size_t nb, uint64_t* above,
-                              uint64_t* found, size_t* nfound) {
-  uint64_t over[kMaxBracketsPerPass];
-  for (size_t b = 0; b < nb; ++b) over[b] = 0;
-  const size_t split = vectorEnd(count);
-  bracketDeltaRange<V, D>(ft, base, start, 0, split, offset, lower, upper, nb, over, found, nfound);
-  bracketDeltaRange<S, D>(ft, base, start, split, count, offset, lower, upper, nb, over, found, nfound);
-  for (size_t b = 0; b < nb; ++b) above[b] += over[b];
+static void bracketSharedCoded(const BracketJob& job, size_t start, size_t count, uint64_t* above,
+                               uint32_t* const* values, size_t* nvalues) {
+  uint32_t* cursor[kMaxBracketsPerPass];
+  const size_t nb = job.firstBracket[job.nfts];
+  for (size_t b = 0; b < nb; ++b) cursor[b] = values[b] + nvalues[b];
+  if (const auto fixed = bracketFixedFor<D>(job)) {
+    fixed(job, start, count, above, cursor);
+  } else {
+    uint64_t over[kMaxBracketsPerPass] = {};
+    const size_t split = vectorEnd(count);
+    // Model by model: the base's tile stays in L1 after the first one.
+    for (size_t t = 0; t < job.nfts; ++t) {
+      const size_t b0 = job.firstBracket[t], b1 = job.firstBracket[t + 1];
+      bracketModelRange<V, D>(job, job.fts[t], b0, b1, start, 0, split, over, cursor);
+      bracketModelRange<S, D>(job, job.fts[t], b0, b1, start, split, count, over, cursor);
+    }
+    for (size_t b = 0; b < nb; ++b) above[b] += over[b];
+  }
+  for (size_t b = 0; b < nb; ++b) nvalues[b] = size_t(cursor[b] - values[b]);
 }
 
-static void bracketDeltaTile(int dtypeCode, const uint8_t* ft, const uint8_t* base, size_t start, size_t count,
-                             uint32_t offset, const uint32_t* lower, const uint32_t* upper, size_t nb,
-                             uint64_t* above, uint64_t* found, size_t* nfound) {
-  switch (dtypeCode) {
-    case 1: return bracketDeltaCoded<1>(ft, base, start, count, offset, lower, upper, nb, above, found, nfound);
-    case 2: return bracketDeltaCoded<2>(ft, base, start, count, offset, lower, upper, nb, above, found, nfound);
-    default: return bracketDeltaCoded<3>(ft, base, start, count, offset, lower, upper, nb, above, found, nfound);
+static void bracketShared(const BracketJob& job, size_t start, size_t count, uint64_t* above, uint32_t* const* values,
+                          size_t* nvalues) {
+  switch (job.dtypeCode) {
+    case 1: return bracketSharedCoded<1>(job, start, count, above, values, nvalues);
+    case 2: return bracketSharedCoded<2>(job, start, count, above, values, nvalues);
+    default: return bracketSharedCoded<3>(job, start, count, above, values, nvalues);
   }
 }
 
@@ -642,5 +629,5 @@ static void linearTile(const LinearTileJob& job, size_t start, size_t count, uin
 
 static const TileOps kTileOps = {
     kPathName,     decodeTile, encodeTile, subtractTile,       absSumTile, dotTile,   absCountsTile,
-    countNonFiniteTile, absBitsTile, bracketTile, bracketDeltaTile, philoxWordsTile, mergeTile, linearTile,
+    countNonFiniteTile, absBitsTile, bracketShared, philoxWordsTile, mergeTile, linearTile,
 };

@@ -22,8 +22,9 @@ constexpr size_t kMaxBands = 16;
 constexpr size_t kMaxModels = 64;
 // Most models of the general fused merge loop (MergeTileJob::fusedGeneral).
 constexpr size_t kMaxFusedModels = 8;
-// Most brackets of one bracketDelta call.
-constexpr size_t kMaxBracketsPerPass = 8;
+// Most brackets of one bracketShared call, and most lanes of any path's vectors.
+constexpr size_t kMaxBracketsPerPass = 16;
+constexpr size_t kMaxVectorLanes = 16;
 
 // The band rules of one model resolved for one tile (one row): element j of the tile (local
 // index) is kept by band b when abs > bits[b], or abs == bits[b] and j <= tieLimit[b].
@@ -69,6 +70,18 @@ struct MergeTileJob {
   bool fusedGeneral;
 };
 
+// Inputs of TileOps::bracketShared. dtypeCode: 1 = F32 (4-byte aligned), 2 = BF16, 3 = F16,
+// shared by the base and every fine-tune.
+struct BracketJob {
+  int dtypeCode;
+  const uint8_t* base;  // may be null: δ = decode(ft)
+  const uint8_t* const* fts;
+  size_t nfts;
+  const uint32_t* firstBracket;  // nfts + 1 entries; firstBracket[nfts] = brackets in all
+  const uint32_t* lower;
+  const uint32_t* upper;
+};
+
 struct LinearTileInput {
   const uint8_t* data;
   DType dtype;
@@ -99,19 +112,14 @@ struct TileOps {
   uint64_t (*countNonFinite)(const float* x, size_t count);
   // out[j] = bits of |x[j]|.
   void (*absBits)(const float* x, size_t count, uint32_t* out);
-  // Bracket pass of exact selection: for each b < nb, above[b] += #{a > upper[b]} and every
-  // element with lower[b] <= a <= upper[b] (a = abs bits of x[j]) is appended, in order, as
-  // (uint64(a) << 32) | (offset + j) to found + b * kReduceTile, nfound[b] counting them.
-  // count <= kReduceTile.
-  void (*bracket)(const float* x, size_t count, uint32_t offset, const uint32_t* lower, const uint32_t* upper,
-                  size_t nb, uint64_t* above, uint64_t* found, size_t* nfound);
-  // bracket over δ = decode(ft) - decode(base) (base may be null) of elements [start, start +
-  // count), computed in registers; ft and base share dtype code dtypeCode (1 = F32, 4-byte
-  // aligned; 2 = BF16; 3 = F16). nb <= kMaxBracketsPerPass. Same results as decoding δ and
-  // calling bracket.
-  void (*bracketDelta)(int dtypeCode, const uint8_t* ft, const uint8_t* base, size_t start, size_t count,
-                       uint32_t offset, const uint32_t* lower, const uint32_t* upper, size_t nb, uint64_t* above,
-                       uint64_t* found, size_t* nfound);
+  // Bracket pass of the exact selection (select.cpp) over fine-tunes sharing one base: model t's
+  // δ = decode(fts[t]) - decode(base) (base may be null) over elements [start, start + count),
+  // count <= kReduceTile, with brackets [firstBracket[t], firstBracket[t + 1]). For each bracket
+  // b: above[b] += #{a > upper[b]}, and the abs bits a of the elements with lower[b] <= a <=
+  // upper[b] are stored in index order at values[b] + nvalues[b], nvalues[b] advancing by their
+  // number. values[b] needs room for count + kMaxVectorLanes more entries (whole vectors are stored).
+  void (*bracketShared)(const BracketJob& job, size_t start, size_t count, uint64_t* above, uint32_t* const* values,
+                        size_t* nvalues);
   // out[j] = the Philox word of element start + j.
   void (*philoxWords)(const RandomStream& stream, uint64_t start, size_t count, uint32_t* out);
   // The fused merge of elements [start, start + count), count <= kMergeTile.

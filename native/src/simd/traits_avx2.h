@@ -10,6 +10,21 @@
 // end up running on the scalar path.)
 namespace {
 
+// For each 8-bit lane mask: the indices of its set lanes, in order, then zeros.
+struct CompressOrder {
+  uint32_t lanes[256][8];
+};
+constexpr CompressOrder makeCompressOrder() {
+  CompressOrder table{};
+  for (unsigned mask = 0; mask < 256; ++mask) {
+    unsigned next = 0;
+    for (unsigned lane = 0; lane < 8; ++lane)
+      if (mask & (1u << lane)) table.lanes[mask][next++] = lane;
+  }
+  return table;
+}
+constexpr CompressOrder kCompressOrder = makeCompressOrder();
+
 struct Avx2Traits {
   static constexpr int W = 8;
   using F = __m256;
@@ -53,6 +68,12 @@ struct Avx2Traits {
   static F select(M m, F ifTrue, F ifFalse) { return _mm256_blendv_ps(ifFalse, ifTrue, m); }
   static unsigned maskBits(M m) { return unsigned(_mm256_movemask_ps(m)); }  // bit l: lane l
   static unsigned popcount(M m) { return unsigned(__builtin_popcount(unsigned(_mm256_movemask_ps(m)))); }
+  // The lanes of x selected by m, packed to the front of W entries at p (the rest undefined):
+  // AVX2 has no compress, so a permutation per 8-bit mask comes from a table.
+  static void compressStoreI(uint32_t* p, M m, I x) {
+    const I order = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kCompressOrder.lanes[maskBits(m)]));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm256_permutevar8x32_epi32(x, order));
+  }
 
   static F loadBF16(const uint8_t* p) {
     const __m256i wide = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));

@@ -50,6 +50,9 @@ struct Avx512Traits {
   static F select(M m, F ifTrue, F ifFalse) { return _mm512_mask_blend_ps(m, ifFalse, ifTrue); }
   static unsigned maskBits(M m) { return unsigned(m); }  // bit l: lane l
   static unsigned popcount(M m) { return unsigned(__builtin_popcount(unsigned(m))); }
+  // The lanes of x selected by m, packed to the front of W entries at p (the rest undefined).
+  // The register form of compress: the memory form is microcoded and slow on AMD.
+  static void compressStoreI(uint32_t* p, M m, I x) { _mm512_storeu_si512(p, _mm512_maskz_compress_epi32(m, x)); }
 
   static F loadBF16(const uint8_t* p) {
     const __m512i wide = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));

@@ -51,6 +51,9 @@ struct ScalarTraits {
   static F select(M m, F ifTrue, F ifFalse) { return m ? ifTrue : ifFalse; }
   static unsigned maskBits(M m) { return m ? 1u : 0u; }  // bit l: lane l
   static unsigned popcount(M m) { return m ? 1u : 0u; }
+  // As the vector traits: the selected lanes packed to the front of W entries at p (stored
+  // unconditionally; the caller advances p by popcount(m)).
+  static void compressStoreI(uint32_t* p, M, I x) { *p = x; }
 
   static F loadBF16(const uint8_t* p) {
     uint16_t h;
