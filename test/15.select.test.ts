@@ -126,4 +126,32 @@ describe('15 select: large whole tensors (bracket path and fallback)', () => {
       assert.deepStrictEqual(Array.from(g.cutoff), e.map((x) => x.cutoff), `no base ${t} cutoff`);
     });
   });
+
+  it('the register-resident shapes (1–4 fine-tunes × 1 or 2 ks) on every dtype and path', async function () {
+    this.timeout(120000);
+    const n = 262144 + 4099;
+    for (const dtype of ['BF16', 'F16', 'F32'] as const) {
+      const base = ref.randomTensor(n, dtype, 31);
+      const b = ref.decodeRef(base.data, dtype);
+      const r = ref.rng(32);
+      const fts = [0.01, 0.03, 0.002, 0.02].map((scale) => ref.tensorOf(Float32Array.from({ length: n }, (_, i) => b[i] + (r() - 0.5) * scale), dtype));
+      const deltas = fts.map((ft) => ref.deltaRef(ft, base));
+      for (const models of [1, 3, 4]) {
+        for (const ks of [[Math.floor(n * 0.2)], [Math.floor(n * 0.1), Math.floor(n * 0.3)]]) {
+          const expected = deltas.slice(0, models).map((d) => selectAllRef(d, ks, 'index'));
+          await everyPathAndThreads(async (label) => {
+            const got = await native().selectThresholdsShared(
+              { base, fts: fts.slice(0, models) } as never,
+              fts.slice(0, models).map(() => ({ ks: Float64Array.from(ks) })),
+            );
+            got.forEach((g, t) => {
+              const what = `${dtype} ${models} models × ${ks.length} ks, model ${t} ${label}`;
+              assert.deepStrictEqual(Array.from(g.bits), expected[t].map((e) => e.bits), what);
+              assert.deepStrictEqual(Array.from(g.cutoff), expected[t].map((e) => e.cutoff), `${what} cutoff`);
+            });
+          });
+        }
+      }
+    }
+  });
 });
