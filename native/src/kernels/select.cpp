@@ -340,13 +340,23 @@ void bracketBounds(const SharedDeltaView& in, std::vector<Bracket>& brackets, Br
       brackets[b].cap = uint64_t(4 * expected) + 65536;
     }
     std::sort(needs.begin(), needs.end(), [](const Need& x, const Need& y) { return x.rank < y.rank; });
+    // After selecting rank r, the ranks below r lie in [0, r) and those above in (r, end): take
+    // the ranks from the top down when they are mostly small (each selection then only reorders
+    // the prefix below the previous one), from the bottom up otherwise.
+    double topDown = 0, bottomUp = 0;
+    for (size_t i = 1; i < needs.size(); ++i) {
+      topDown += needs[i].rank;
+      bottomUp += double(kSample) - needs[i - 1].rank;
+    }
+    if (topDown < bottomUp) std::reverse(needs.begin(), needs.end());
     std::vector<uint32_t>& sample = mem.samples[t];
-    size_t from = 0;
+    size_t from = 0, to = kSample;  // the part of the sample whose order is still unknown
     for (const Need& need : needs) {
       const size_t r = size_t(need.rank);
-      if (r >= from) {
-        std::nth_element(sample.begin() + long(from), sample.begin() + long(r), sample.end(), std::greater<uint32_t>());
-        from = r + 1;
+      if (r >= from && r < to) {
+        std::nth_element(sample.begin() + long(from), sample.begin() + long(r), sample.begin() + long(to),
+                         std::greater<uint32_t>());
+        if (topDown < bottomUp) to = r; else from = r + 1;
       }
       (need.upper ? brackets[need.bracket].upper : brackets[need.bracket].lower) = sample[r];
     }
