@@ -83,21 +83,23 @@ export function planBuffers(
 /** Allocates a buffer for tensor data (the addon's huge-page-backed allocateBuffer). */
 export type Allocate = (bytes: number) => Uint8Array;
 
-/** A set of buffers reused tensor after tensor: one per input, plus one for the output. */
+/**
+ * A set of buffers reused tensor after tensor: one per input, plus one for the output. Each is
+ * allocated on first use: inputs that are memory-mapped (lib/run/inputs.ts) never need theirs.
+ */
 export class BufferSlot {
-  private readonly inputs: Uint8Array[];
-  private readonly output: Uint8Array;
+  private readonly inputs: (Uint8Array | undefined)[];
+  private output: Uint8Array | undefined;
 
-  constructor(plan: BufferPlan, allocate: Allocate) {
-    this.inputs = plan.inputBytes.map((n) => allocate(n));
-    this.output = allocate(plan.outputBytes);
+  constructor(private readonly plan: BufferPlan, private readonly allocate: Allocate) {
+    this.inputs = plan.inputBytes.map(() => undefined);
   }
 
   input(i: number): Uint8Array {
-    return this.inputs[i];
+    return (this.inputs[i] ??= this.allocate(this.plan.inputBytes[i]));
   }
 
   out(bytes: number): Uint8Array {
-    return this.output.subarray(0, bytes);
+    return (this.output ??= this.allocate(this.plan.outputBytes)).subarray(0, bytes);
   }
 }
