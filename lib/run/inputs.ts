@@ -5,17 +5,28 @@
  * explicitly as soon as their tensor is done, so mapped pages never pile up waiting for the
  * garbage collector.
  *
- * Mapping is on by default; `mmap: false` (API) or DPPA_MMAP=0 in the environment turns it off.
+ * Mapping is off by default: `mmap: true` (API) or DPPA_MMAP=1 in the environment turns it
+ * on. Measured on the 2-core PVM guest this project is benchmarked on (bench/README), touching
+ * mapped page-cache pages costs 0.5-1.9 s per GB (every 4 KiB page is a shadow-page fault in
+ * the host; no PMD mappings of page cache), while a positional read into the reused,
+ * already-faulted huge-page buffers copies at ~8 GB/s: reading is faster there. On bare metal
+ * (cheap minor faults) mapping saves the copy and the input buffers' memory.
  */
 import type { NativeBinding } from '../binding';
 import type { ModelSource } from '../io/model';
 import type { RangeMapper } from '../io/safetensors';
 
-/** Whether mapping is wanted: the option when given, else DPPA_MMAP (off for 0/off/false/no). */
+/** An on/off environment switch: 1/on/true/yes, 0/off/false/no, else the default. */
+export function envSwitch(name: string, fallback: boolean, env: NodeJS.ProcessEnv = process.env): boolean {
+  const value = (env[name] ?? '').trim().toLowerCase();
+  if (['1', 'on', 'true', 'yes'].includes(value)) return true;
+  if (['0', 'off', 'false', 'no'].includes(value)) return false;
+  return fallback;
+}
+
+/** Whether mapping is wanted: the option when given, else DPPA_MMAP (default off). */
 export function mappingEnabled(option: boolean | undefined, env: NodeJS.ProcessEnv = process.env): boolean {
-  if (option !== undefined) return option;
-  const value = (env.DPPA_MMAP ?? '').trim().toLowerCase();
-  return !['0', 'off', 'false', 'no'].includes(value);
+  return option ?? envSwitch('DPPA_MMAP', false, env);
 }
 
 export class TensorInputs {

@@ -13,7 +13,7 @@ import { ModelWriter, removeStaleTemps, TOKENIZER_FILES } from '../io/writer';
 import type { DpOffsets } from '../methods/dp-densities';
 import type { TensorWork } from '../methods/recipe';
 import { MergePlan, PlannedTensor, tokenizerFolder } from '../plan/plan';
-import { mappingEnabled, TensorInputs as InputSource } from './inputs';
+import { envSwitch, mappingEnabled, TensorInputs as InputSource } from './inputs';
 import { BufferSlot, defaultMemoryBudget, planBuffers } from './memory';
 import { gatherModelThresholds, ModelScopeRule } from './model-threshold';
 import { checkAborted, ProgressListener, ProgressReporter } from './progress';
@@ -30,10 +30,16 @@ export interface RunOptions {
   /** Memory budget in bytes (default: 60% of available memory). */
   maxMemory?: number;
   /**
-   * Memory-map the inputs instead of reading them into buffers (default true, unless
-   * DPPA_MMAP=0 in the environment). A file that cannot be mapped is read.
+   * Memory-map the inputs instead of reading them into buffers (default false, or DPPA_MMAP=1
+   * in the environment; see lib/run/inputs.ts for when it pays). A file that cannot be
+   * mapped is read.
    */
   mmap?: boolean;
+  /**
+   * Write the output to the disk as it is produced (sync_file_range, then drop it from the
+   * page cache) rather than all in the final fsync (default true, or DPPA_WRITEBACK=0).
+   */
+  writeback?: boolean;
   /**
    * Reuse across runs of one plan (the DPA factor search): DP offsets from the statistics
    * pass, and magnitude selections, neither of which depends on the amplification factors.
@@ -209,6 +215,9 @@ export async function runMerge(plan: MergePlan, outDir: string, options: RunOpti
     tensors: plan.tensors.map((t) => ({ name: t.name, dtype: t.outDtype as OutputDType, shape: t.shape })),
     maxShardBytes: options.shardSize,
     overwrite: options.overwrite ?? false,
+    writeback: options.writeback ?? envSwitch('DPPA_WRITEBACK', true)
+      ? (fd, offset, length) => plan.native.writeback(fd, offset, length)
+      : undefined,
   });
   const source = new InputSource(plan.native, mappingEnabled(options.mmap));
   let pendingRead: Promise<TensorInputs> | undefined;

@@ -11,7 +11,7 @@ import { DppaError } from '../errors';
 import { computeDpOffsets, DpOffsets, ModuleStatistics } from '../methods/dp-densities';
 import type { StatisticsNeed } from '../methods/recipe';
 import type { MergePlan, PlannedTensor } from '../plan/plan';
-import { TensorInputs } from './inputs';
+import { mappingEnabled, TensorInputs } from './inputs';
 import { RUNTIME_OVERHEAD_BYTES } from './memory';
 import { checkAborted, ProgressReporter } from './progress';
 
@@ -21,7 +21,7 @@ export interface StatisticsOptions {
   allowNonfinite: boolean;
   /** Memory budget in bytes (see memory.ts). */
   budget: number;
-  /** Where tensor bytes come from (mapped or read); default: mapped unless DPPA_MMAP=0. */
+  /** Where tensor bytes come from (mapped or read); default: read unless DPPA_MMAP=1. */
   source?: TensorInputs;
 }
 
@@ -41,7 +41,7 @@ export async function gatherDpOffsets(plan: MergePlan, options: StatisticsOption
   options.progress.start('statistics', totalSteps);
 
   const usable = options.budget - RUNTIME_OVERHEAD_BYTES;
-  const source = options.source ?? new TensorInputs(plan.native, true);
+  const source = options.source ?? new TensorInputs(plan.native, mappingEnabled(undefined));
   // Read buffers (when inputs are not mapped) are reused from layer to layer (same-position
   // modules have the same size), so memory stays at one layer's worth instead of waiting for
   // the garbage collector. Mapped inputs are unmapped as soon as they are done with.
