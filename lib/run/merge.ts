@@ -14,7 +14,7 @@ import type { DpOffsets } from '../methods/dp-densities';
 import type { TensorWork } from '../methods/recipe';
 import { MergePlan, PlannedTensor, tokenizerFolder } from '../plan/plan';
 import { envSwitch, mappingEnabled, TensorInputs as InputSource } from './inputs';
-import { BufferSlot, defaultMemoryBudget, planBuffers } from './memory';
+import { BufferSlot, defaultMemoryBudget, planBuffers, TensorArena } from './memory';
 import { gatherModelThresholds, ModelScopeRule } from './model-threshold';
 import { checkAborted, ProgressListener, ProgressReporter } from './progress';
 import { gatherDpOffsets, nonFiniteError } from './statistics';
@@ -220,13 +220,15 @@ export async function runMerge(plan: MergePlan, outDir: string, options: RunOpti
       : undefined,
   });
   const source = new InputSource(plan.native, mappingEnabled(options.mmap));
+  const tensors = plan.tensors;
+  const arena = new TensorArena(buffers, (n) => plan.native.allocateBuffer(n));
   let pendingRead: Promise<TensorInputs> | undefined;
   let pendingWrite: Promise<void> | undefined;
   // Inputs whose mappings are released once the write that may still read them has landed.
   let previous: TensorInputs | undefined;
   let current: TensorInputs | undefined;
   try {
-    const dpOffsets = options.reuse?.dpOffsets ?? (await gatherDpOffsets(plan, { signal: options.signal, progress, allowNonfinite, budget, source }));
+    const dpOffsets = options.reuse?.dpOffsets ?? (await gatherDpOffsets(plan, { signal: options.signal, progress, allowNonfinite, budget, source, scratch: () => arena.buffer() }));
     if (options.reuse) options.reuse.dpOffsets = dpOffsets;
     const modelScopes = await gatherModelThresholds(plan, { signal: options.signal, progress });
     const methodStatistics = await plan.method.gatherStatistics?.(plan, async (t) => {
@@ -242,19 +244,19 @@ export async function runMerge(plan: MergePlan, outDir: string, options: RunOpti
     const statistics: ModelStatistics = { dpOffsets, modelScopes, methodStatistics, selections: options.reuse?.selections };
 
     progress.start('merge', plan.tensors.length);
-    const tensors = plan.tensors;
-    const slots = Array.from({ length: buffers.slots }, () => new BufferSlot(buffers, (n) => plan.native.allocateBuffer(n)));
-    const slotOf = (i: number) => slots[i % slots.length];
+    const slotOf = (i: number) => arena.slot(i, tensors[i].outputBytes);
     pendingRead = tensors.length > 0 ? readInputs(plan, source, tensors[0], slotOf(0)) : undefined;
     for (let i = 0; i < tensors.length; i++) {
       checkAborted(options.signal);
       current = await pendingRead!;
       pendingRead = undefined;
-      // The previous write may still reference the other slot's buffers (or the previous
-      // tensor's mapped input, for a plain copy): let it land first.
+      // The previous write may still reference the previous tensor's buffers (or its mapped
+      // input, for a plain copy), where the next tensor's go: let it land first.
       await pendingWrite;
       if (previous) source.release(previous.mapped);
-      if (slots.length === 2 && i + 1 < tensors.length) {
+      previous = undefined;
+      const overlap = arena.overlaps(i);
+      if (overlap) {
         // Read the next tensor while this one is computed; a failed read surfaces when awaited.
         pendingRead = readInputs(plan, source, tensors[i + 1], slotOf(i + 1));
         pendingRead.catch(() => undefined);
@@ -264,9 +266,11 @@ export async function runMerge(plan: MergePlan, outDir: string, options: RunOpti
       pendingWrite.catch(() => undefined);
       previous = current;
       current = undefined;
-      if (slots.length === 1) {
+      if (!overlap) {
+        // This tensor and the next do not both fit: serially, once this one is written.
         await pendingWrite;
         source.release(previous.mapped);
+        previous = undefined;
         if (i + 1 < tensors.length) pendingRead = readInputs(plan, source, tensors[i + 1], slotOf(i + 1));
       }
       progress.step(tensors[i].name, tensors[i].numel);

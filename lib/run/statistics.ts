@@ -23,6 +23,11 @@ export interface StatisticsOptions {
   budget: number;
   /** Where tensor bytes come from (mapped or read); default: read unless DPPA_MMAP=1. */
   source?: TensorInputs;
+  /**
+   * A buffer free for the pass's reads (the merge pass's arena, used only afterwards): a
+   * layer's tensors go there when they fit, so the pass faults in no memory of its own.
+   */
+  scratch?: () => Uint8Array;
 }
 
 export async function gatherDpOffsets(plan: MergePlan, options: StatisticsOptions): Promise<(DpOffsets | undefined)[]> {
@@ -48,6 +53,13 @@ export async function gatherDpOffsets(plan: MergePlan, options: StatisticsOption
   const allocate = (bytes: number) => plan.native.allocateBuffer(bytes);
   const baseBuffers = new GrowingBuffers(allocate);
   const ftBuffers = new GrowingBuffers(allocate);
+  // Views of the scratch buffer at given offsets, or undefined when it is too small.
+  const scratchAt = (offset: number, bytes: number): Uint8Array | undefined => {
+    if (options.scratch === undefined) return undefined;
+    const scratch = options.scratch();
+    return offset + bytes <= scratch.byteLength ? scratch.subarray(offset, offset + bytes) : undefined;
+  };
+  const page = (n: number) => Math.ceil(n / 4096) * 4096;
   const baseMapped: Uint8Array[] = [];
   const ftMapped: Uint8Array[] = [];
   const bytesOf = (t: PlannedTensor, m: number) => plan.models[m].source.tensors.get(t.name)!.byteLength;
@@ -58,8 +70,19 @@ export async function gatherDpOffsets(plan: MergePlan, options: StatisticsOption
       const baseBytes = tensors.map((t) => plan.base.tensors.get(t.name)!.byteLength);
       const ftBytes = tensors.map((t) => Math.max(...plan.models.map((_, m) => bytesOf(t, m))));
       const hold = baseBytes.reduce((a, b) => a + b, 0) + ftBytes.reduce((a, b) => a + b, 0) <= usable;
+      // Where each tensor goes in the scratch buffer: held, the layer's base then its fine-tune
+      // tensors; one at a time, one base tensor and one fine-tune tensor.
+      const baseAt: number[] = [];
+      const ftAt: number[] = [];
+      let cursor = 0;
+      for (let j = 0; j < tensors.length; j++) baseAt.push(hold ? (cursor += page(baseBytes[j])) - page(baseBytes[j]) : 0);
+      const ftStart = hold ? cursor : page(Math.max(0, ...baseBytes));
+      cursor = ftStart;
+      for (let j = 0; j < tensors.length; j++) ftAt.push(hold ? (cursor += page(ftBytes[j])) - page(ftBytes[j]) : ftStart);
+      const baseBuffer = (j: number, slot: number) => () => scratchAt(baseAt[j], baseBytes[j]) ?? baseBuffers.get(slot, baseBytes[j]);
+      const ftBuffer = (j: number, slot: number) => () => scratchAt(ftAt[j], ftBytes[j]) ?? ftBuffers.get(slot, ftBytes[j]);
       const baseHeld = hold
-        ? await Promise.all(tensors.map((t, j) => source.get(plan.base, t.name, () => baseBuffers.get(j, baseBytes[j]), baseMapped)))
+        ? await Promise.all(tensors.map((t, j) => source.get(plan.base, t.name, baseBuffer(j, j), baseMapped)))
         : [];
 
       for (let m = 0; m < plan.models.length; m++) {
@@ -74,10 +97,10 @@ export async function gatherDpOffsets(plan: MergePlan, options: StatisticsOption
             source.release(baseMapped);
             source.release(ftMapped);
           }
-          const base = hold ? baseHeld[j] : await source.get(plan.base, t.name, () => baseBuffers.get(0, baseBytes[j]), baseMapped);
+          const base = hold ? baseHeld[j] : await source.get(plan.base, t.name, baseBuffer(j, 0), baseMapped);
           const ft = hold
-            ? (ftHeld[j] ??= await source.get(model.source, t.name, () => ftBuffers.get(j, ftBytes[j]), ftMapped))
-            : await source.get(model.source, t.name, () => ftBuffers.get(0, ftBytes[j]), ftMapped);
+            ? (ftHeld[j] ??= await source.get(model.source, t.name, ftBuffer(j, j), ftMapped))
+            : await source.get(model.source, t.name, ftBuffer(j, 0), ftMapped);
           return { base: { data: base, dtype: t.inputDtypes.base }, ft: { data: ft, dtype: t.inputDtypes.models[m] } };
         };
         const sums: number[] = [];
