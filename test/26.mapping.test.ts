@@ -4,6 +4,7 @@
  * mappings released when done, bad ranges refused, and the read fallback when mapping fails.
  */
 import { strict as assert } from 'assert';
+import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { merge } from '../lib/index';
@@ -80,6 +81,24 @@ describe('26 mapped inputs and write-behind', function () {
     } finally {
       fs.closeSync(fd);
     }
+  });
+
+  it('a file truncated under a live mapping ends the process with a clear E_IO message, not a bare SIGBUS', () => {
+    const victim = writeBytes(dir, 'victim.bin', patternBytes(5 * 4096));
+    const script = `
+      const fs = require('fs');
+      const { native } = require(${JSON.stringify(path.join(__dirname, '..', 'lib', 'native.js'))});
+      const fd = fs.openSync(${JSON.stringify(victim)}, 'r+');
+      const view = native().mapRange(fd, 100, 4 * 4096);
+      let sum = view[0];
+      fs.ftruncateSync(fd, 0);
+      for (let i = 0; i < view.byteLength; i += 4096) sum += view[i];
+      console.log('survived', sum);
+    `;
+    const result = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+    assert.equal(result.status, 74, `exit status ${result.status} signal ${result.signal}: ${result.stderr}`);
+    assert.match(result.stderr, /E_IO: an input model file shrank/);
+    assert.doesNotMatch(result.stdout, /survived/);
   });
 
   it('SafetensorsFile.map: the tensor bytes read() gives; undefined when the mapper fails; refused after close', async () => {
