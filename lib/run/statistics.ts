@@ -89,7 +89,15 @@ export async function gatherDpOffsets(plan: MergePlan, options: StatisticsOption
         const model = plan.models[m];
         if (needs[m] === null) continue;
         const spec = plan.statisticsSpec(m);
-        const ftHeld: Uint8Array[] = [];
+        // Held tensors are read one ahead: tensor j + 1 is read while j's statistics run.
+        const ftHeld: Promise<Uint8Array>[] = [];
+        const ftRead = (j: number): Promise<Uint8Array> => {
+          if (ftHeld[j] === undefined) {
+            ftHeld[j] = source.get(model.source, tensors[j].name, ftBuffer(j, j), ftMapped);
+            ftHeld[j].catch(() => undefined); // a failure surfaces where it is awaited
+          }
+          return ftHeld[j];
+        };
         const deltaOf = async (j: number): Promise<DeltaInput> => {
           const t = tensors[j];
           if (!hold) {
@@ -99,7 +107,7 @@ export async function gatherDpOffsets(plan: MergePlan, options: StatisticsOption
           }
           const base = hold ? baseHeld[j] : await source.get(plan.base, t.name, baseBuffer(j, 0), baseMapped);
           const ft = hold
-            ? (ftHeld[j] ??= await source.get(model.source, t.name, ftBuffer(j, j), ftMapped))
+            ? await ftRead(j)
             : await source.get(model.source, t.name, ftBuffer(j, 0), ftMapped);
           return { base: { data: base, dtype: t.inputDtypes.base }, ft: { data: ft, dtype: t.inputDtypes.models[m] } };
         };
@@ -109,6 +117,7 @@ export async function gatherDpOffsets(plan: MergePlan, options: StatisticsOption
           checkAborted(options.signal);
           const t = tensors[j];
           const delta = await deltaOf(j);
+          if (hold && j + 1 < tensors.length) void ftRead(j + 1);
           const first = await plan.native.absStats(delta, new Float64Array(0));
           if (first.nonFinite > 0 && !options.allowNonfinite) throw nonFiniteError(model.name, t.name, first.nonFinite);
           const mean = t.numel === 0 ? 0 : first.sumAbs / t.numel;
