@@ -6,7 +6,7 @@
  * garbage collector.
  *
  * Mapping is off by default: `mmap: true` (API) or DPPA_MMAP=1 in the environment turns it
- * on. Measured on the 2-core PVM guest this project is benchmarked on (bench/README), touching
+ * on. Measured on the 2-core PVM guest this project is benchmarked on, touching
  * mapped page-cache pages costs 0.5-1.9 s per GB (every 4 KiB page is a shadow-page fault in
  * the host; no PMD mappings of page cache), while a positional read into the reused,
  * already-faulted huge-page buffers copies at ~8 GB/s: reading is faster there. On bare metal
