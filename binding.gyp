@@ -46,6 +46,7 @@
         "native/src/addon/glue_control.cpp",
         "native/src/addon/device.cpp",
         "native/src/addon/glue_memory.cpp",
+        "native/src/addon/glue_io.cpp",
         "native/src/addon/glue_convert.cpp",
         "native/src/addon/glue_stats.cpp",
         "native/src/addon/glue_merge.cpp"

@@ -212,6 +212,29 @@ export interface NativeBinding {
    * sizes get an ordinary Uint8Array. Freed when collected.
    */
   allocateBuffer(bytes: number): Uint8Array;
+  /**
+   * A read-only view of bytes [offset, offset + length) of the open file `fd`, memory-mapped
+   * (private: a write to it never reaches the file). The kernels then read the page cache
+   * directly, with no copy and no buffer to fault in. Throws when the range is not inside the
+   * file or mmap fails: callers fall back to reading. `populate` faults every page in now
+   * (MAP_POPULATE); otherwise read-ahead is only hinted. Unmapped by unmapRange, or when
+   * collected. A file truncated under a live mapping ends the process with an E_IO message
+   * (SIGBUS), never with output published.
+   */
+  mapRange(fd: number, offset: number, length: number, populate?: boolean): Uint8Array;
+  /**
+   * Unmap a mapRange view now (its ArrayBuffer is detached: every view of it becomes empty).
+   * False, and nothing done, for any other array or one already unmapped.
+   */
+  unmapRange(view: Uint8Array): boolean;
+  /** Live mappings of mapRange and their bytes (page-rounded), for tests and diagnostics. */
+  mappedStats(): { mappings: number; bytes: number };
+  /**
+   * Write the dirty pages of bytes [offset, offset + length) of `fd` to the disk, wait, then
+   * drop them from the page cache (sync_file_range + POSIX_FADV_DONTNEED). Spreads an output's
+   * disk writes over the run, so that its final fsync is short. Not a substitute for fsync.
+   */
+  writeback(fd: number, offset: number, length: number): Promise<void>;
   /** A plain parallel copy of src into dst: the bandwidth yardstick of the benchmarks. */
   copy(src: Uint8Array, dst: Uint8Array): Promise<void>;
   /** The generator itself, for tests: u for elements [start, start + out.length). */

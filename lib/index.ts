@@ -29,6 +29,10 @@ export interface MergeOptions {
   maxMemory?: number | string;
   /** 'cpu' (default), 'cuda', or 'auto' (the GPU when one is usable). */
   device?: Device;
+  /** Memory-map the inputs instead of reading them (default false, or DPPA_MMAP=1). Same bytes either way. */
+  mmap?: boolean;
+  /** Write the output to the disk during the merge, not all at the final fsync (default true, or DPPA_WRITEBACK=0). */
+  writeback?: boolean;
 }
 
 export type Device = 'cpu' | 'cuda' | 'auto';
@@ -61,6 +65,8 @@ export async function merge(config: string | object, outDir: string, options: Me
       shardSize: options.shardSize === undefined ? undefined : parseByteSize(options.shardSize),
       allowNonfinite: options.allowNonfinite,
       maxMemory: options.maxMemory === undefined ? undefined : parseByteSize(options.maxMemory),
+      mmap: options.mmap,
+      writeback: options.writeback,
     });
   } finally {
     await plan.close();

@@ -2,7 +2,7 @@
 export * from './dtypes';
 export * from './codec';
 export { MAX_HEADER_BYTES, parseSafetensorsBytes, type HeaderEntry, type ParsedHeader } from './header';
-export { SafetensorsFile, type TensorInfo } from './safetensors';
+export { SafetensorsFile, type RangeMapper, type TensorInfo } from './safetensors';
 export { ModelSource, INDEX_FILE_NAME, SINGLE_FILE_NAME, type ModelLayout } from './model';
 export {
   ModelWriter, DEFAULT_MAX_SHARD_BYTES, TOKENIZER_FILES,

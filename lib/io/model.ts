@@ -7,7 +7,7 @@
 import { promises as fsp } from 'fs';
 import * as path from 'path';
 import { DppaError } from '../errors';
-import { SafetensorsFile, type TensorInfo } from './safetensors';
+import { type RangeMapper, SafetensorsFile, type TensorInfo } from './safetensors';
 
 export const SINGLE_FILE_NAME = 'model.safetensors';
 export const INDEX_FILE_NAME = 'model.safetensors.index.json';
@@ -160,6 +160,13 @@ export class ModelSource {
     const file = this.fileOf.get(name);
     if (file === undefined) throw new DppaError('E_ARGUMENT', `${this.path}: the model has no tensor "${name}"`);
     return file.read(name, into);
+  }
+
+  /** A tensor's bytes, memory-mapped (see SafetensorsFile.mapInfo); undefined when it cannot be. */
+  map(name: string, mapper: RangeMapper): Uint8Array | undefined {
+    const file = this.fileOf.get(name);
+    if (file === undefined) throw new DppaError('E_ARGUMENT', `${this.path}: the model has no tensor "${name}"`);
+    return file.map(name, mapper);
   }
 
   /** Read part of a tensor: `into.byteLength` bytes from `offset` bytes into it. */

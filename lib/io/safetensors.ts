@@ -1,8 +1,11 @@
 /**
  * A safetensors file opened for reading: the header is validated once at open
  * (lib/io/header.ts), then tensors are read with positional reads on a file handle that
- * stays open for the life of the object. Nothing is memory-mapped, so reads never fault on a
- * file that shrinks underneath us: they fail with E_IO instead.
+ * stays open for the life of the object, or mapped (`map`, with a mapper from the native
+ * addon) so that the kernels read the page cache directly. A read of a file that shrank
+ * underneath us fails with E_IO; a mapping is only made of a range the file still holds, and
+ * a file that shrinks under a live mapping ends the process with an E_IO message (the addon's
+ * SIGBUS handler) before any output is published.
  */
 import { promises as fsp } from 'fs';
 import { DppaError } from '../errors';
@@ -20,6 +23,12 @@ export interface TensorInfo {
   byteOffset: number;
   byteLength: number;
 }
+
+/**
+ * Maps bytes [offset, offset + length) of the open file `fd` (NativeBinding.mapRange); throws
+ * when it cannot (the range is no longer inside the file, mmap failed).
+ */
+export type RangeMapper = (fd: number, offset: number, length: number) => Uint8Array;
 
 /** Reads are issued in pieces of at most this size (Node caps one read near 2 GiB). */
 const READ_CHUNK_BYTES = 64 * 1024 * 1024;
@@ -143,6 +152,35 @@ export class SafetensorsFile {
     }
     await readFully(handle, this.path, target, info.byteOffset);
     return target;
+  }
+
+  /**
+   * A tensor's raw bytes, memory-mapped through `mapper` instead of read: exactly byteLength
+   * bytes, to be treated as read-only and released with the mapper's unmap (or left to the
+   * garbage collector). Undefined when the mapping cannot be made (mmap refused, the file no
+   * longer holds the range): the caller then reads, which reports a changed file as E_IO.
+   */
+  mapInfo(info: TensorInfo, mapper: RangeMapper): Uint8Array | undefined {
+    const handle = this.handle;
+    if (handle === undefined) throw new DppaError('E_IO', `${this.path}: read of "${info.name}" after the file was closed`);
+    if (info.file !== this.path) throw new DppaError('E_ARGUMENT', `tensor "${info.name}" is in ${info.file}, not ${this.path}`);
+    if (!Number.isSafeInteger(info.byteOffset) || !Number.isSafeInteger(info.byteLength) || info.byteOffset < 0 ||
+        info.byteLength < 0 || info.byteOffset + info.byteLength > this.fileSize) {
+      throw new DppaError('E_ARGUMENT', `${this.path}: tensor "${info.name}" bytes [${info.byteOffset}, ${info.byteOffset + info.byteLength}) are outside the file (${this.fileSize} bytes)`);
+    }
+    let view: Uint8Array;
+    try {
+      view = mapper(handle.fd, info.byteOffset, info.byteLength);
+    } catch {
+      return undefined;
+    }
+    if (view.byteLength !== info.byteLength) return undefined;
+    return view;
+  }
+
+  /** Map a tensor by name (see mapInfo). */
+  map(name: string, mapper: RangeMapper): Uint8Array | undefined {
+    return this.mapInfo(this.info(name), mapper);
   }
 
   /** Read `length` bytes starting `offset` bytes into a tensor (for streaming large tensors). */

@@ -1,9 +1,9 @@
 /**
  * The memory budget. Peak memory is bounded by the budget, never by model size: the merge
  * pass holds the inputs and output of at most two tensors (one being computed, the next
- * being read, the previous being written), in buffers allocated once and reused; when two
- * do not fit it runs serially, one tensor at a time; when one does not fit it refuses
- * before any work starts.
+ * being read, the previous being written), in one arena allocated once and reused; where two
+ * consecutive tensors do not fit it runs serially, one tensor at a time; when one does not
+ * fit it refuses before any work starts.
  */
 import * as fs from 'fs';
 import * as os from 'os';
@@ -37,8 +37,24 @@ export interface BufferPlan {
   /** Largest bytes each input needs (base first, then the models), and the output. */
   inputBytes: number[];
   outputBytes: number;
-  /** Two slots (read-ahead and write-behind overlap) or one (serial). */
+  /**
+   * Two tensors at once (read-ahead and write-behind overlap) wherever a consecutive pair
+   * fits the arena, or one (serial) where none does.
+   */
   slots: 1 | 2;
+  /** The one buffer all tensor buffers are carved from. */
+  arenaBytes: number;
+  /** Per tensor, in plan order: its inputs' and output's bytes, each rounded to ALIGN_BYTES. */
+  tensorBytes: number[];
+  /** Per tensor: its inputs' byte lengths (0 for inputs it does not read). */
+  tensorInputs: number[][];
+}
+
+/** Every buffer carved from the arena starts on a page. */
+export const ALIGN_BYTES = 4096;
+
+function align(bytes: number): number {
+  return Math.ceil(bytes / ALIGN_BYTES) * ALIGN_BYTES;
 }
 
 function inputSizes(t: PlannedTensor, models: number, sizeOf: (t: PlannedTensor, input: number) => number): number[] {
@@ -46,8 +62,15 @@ function inputSizes(t: PlannedTensor, models: number, sizeOf: (t: PlannedTensor,
 }
 
 /**
- * Size the reusable buffers for a plan under a budget (bytes, including the runtime
- * overhead). `sizeOf(t, i)` is input i's byte length for tensor t (0 = base).
+ * Size the tensor buffers for a plan under a budget (bytes, including the runtime overhead).
+ * `sizeOf(t, i)` is input i's byte length for tensor t (0 = base).
+ *
+ * All buffers come from one arena, reused tensor after tensor: a tensor's inputs and output
+ * sit together at the arena's bottom or top, alternately, so a tensor and the next one never
+ * overlap when both fit. The arena is sized for the largest consecutive pair, not for the
+ * largest tensor twice: a model whose one huge tensor (the embeddings) sits beside small ones
+ * needs little more than that tensor. Fresh memory is costly (every page is zeroed on first
+ * touch, and in VMs faulted in from the host too), so less of it is also faster.
  */
 export function planBuffers(
   tensors: PlannedTensor[],
@@ -58,14 +81,17 @@ export function planBuffers(
   const inputBytes = new Array<number>(models + 1).fill(0);
   let outputBytes = 0;
   let largest = { bytes: 0, name: '' };
+  const tensorBytes: number[] = [];
+  const tensorInputs: number[][] = [];
   for (const t of tensors) {
     const sizes = inputSizes(t, models, sizeOf);
     sizes.forEach((s, i) => (inputBytes[i] = Math.max(inputBytes[i], s)));
     outputBytes = Math.max(outputBytes, t.outputBytes);
     const own = sizes.reduce((a, b) => a + b, 0) + t.outputBytes;
     if (own > largest.bytes) largest = { bytes: own, name: t.name };
+    tensorBytes.push(sizes.reduce((a, b) => a + align(b), 0) + align(t.outputBytes));
+    tensorInputs.push(sizes);
   }
-  const oneSlot = inputBytes.reduce((a, b) => a + b, 0) + outputBytes;
   const usable = budget - RUNTIME_OVERHEAD_BYTES;
   if (largest.bytes > usable) {
     throw new DppaError(
@@ -75,29 +101,69 @@ export function planBuffers(
         `raise --max-memory (API: maxMemory)`,
     );
   }
-  // Buffers are sized for the largest tensor of each input; when those exceed the budget
-  // although every single tensor fits, run serially with one slot.
-  return { inputBytes, outputBytes, slots: 2 * oneSlot <= usable ? 2 : 1 };
+  const single = Math.max(0, ...tensorBytes);
+  let pair = single;
+  for (let i = 0; i + 1 < tensorBytes.length; i++) pair = Math.max(pair, tensorBytes[i] + tensorBytes[i + 1]);
+  // The page rounding may push the largest tensor a little past the allowance: it still fits.
+  const arenaBytes = pair <= usable ? pair : single;
+  const overlapping = tensorBytes.some((b, i) => i + 1 < tensorBytes.length && b + tensorBytes[i + 1] <= arenaBytes);
+  return { inputBytes, outputBytes, slots: overlapping ? 2 : 1, arenaBytes, tensorBytes, tensorInputs };
 }
 
 /** Allocates a buffer for tensor data (the addon's huge-page-backed allocateBuffer). */
 export type Allocate = (bytes: number) => Uint8Array;
 
-/** A set of buffers reused tensor after tensor: one per input, plus one for the output. */
+/** The buffers of one tensor, carved from the arena (see planBuffers). */
 export class BufferSlot {
-  private readonly inputs: Uint8Array[];
-  private readonly output: Uint8Array;
-
-  constructor(plan: BufferPlan, allocate: Allocate) {
-    this.inputs = plan.inputBytes.map((n) => allocate(n));
-    this.output = allocate(plan.outputBytes);
-  }
+  constructor(
+    private readonly arena: TensorArena,
+    private readonly start: number,
+    private readonly inputOffsets: number[],
+    private readonly outputOffset: number,
+    private readonly inputLengths: number[],
+    private readonly outputLength: number,
+  ) {}
 
   input(i: number): Uint8Array {
-    return this.inputs[i];
+    const at = this.start + this.inputOffsets[i];
+    return this.arena.buffer().subarray(at, at + this.inputLengths[i]);
   }
 
   out(bytes: number): Uint8Array {
-    return this.output.subarray(0, bytes);
+    if (bytes > this.outputLength) throw new DppaError('E_ARGUMENT', `output of ${bytes} bytes does not fit its buffer of ${this.outputLength}`);
+    const at = this.start + this.outputOffset;
+    return this.arena.buffer().subarray(at, at + bytes);
+  }
+}
+
+/** The one buffer of a plan's tensor buffers, allocated on first use. */
+export class TensorArena {
+  private memory: Uint8Array | undefined;
+
+  constructor(readonly plan: BufferPlan, private readonly allocate: Allocate) {}
+
+  buffer(): Uint8Array {
+    return (this.memory ??= this.allocate(this.plan.arenaBytes));
+  }
+
+  /** Whether tensor i + 1's buffers can be filled while tensor i's are in use. */
+  overlaps(i: number): boolean {
+    const sizes = this.plan.tensorBytes;
+    return i + 1 < sizes.length && sizes[i] + sizes[i + 1] <= this.plan.arenaBytes;
+  }
+
+  /** Tensor i's buffers: at the bottom for even i, at the top for odd i. */
+  slot(i: number, outputBytes: number): BufferSlot {
+    const lengths = this.plan.tensorInputs[i];
+    const offsets: number[] = [];
+    let cursor = 0;
+    for (const n of lengths) {
+      offsets.push(cursor);
+      cursor += align(n);
+    }
+    const outputOffset = cursor;
+    const bytes = this.plan.tensorBytes[i];
+    const start = i % 2 === 0 ? 0 : this.plan.arenaBytes - bytes;
+    return new BufferSlot(this, start, offsets, outputOffset, lengths, outputBytes);
   }
 }

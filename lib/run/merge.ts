@@ -13,7 +13,8 @@ import { ModelWriter, removeStaleTemps, TOKENIZER_FILES } from '../io/writer';
 import type { DpOffsets } from '../methods/dp-densities';
 import type { TensorWork } from '../methods/recipe';
 import { MergePlan, PlannedTensor, tokenizerFolder } from '../plan/plan';
-import { BufferSlot, defaultMemoryBudget, planBuffers } from './memory';
+import { envSwitch, mappingEnabled, TensorInputs as InputSource } from './inputs';
+import { BufferSlot, defaultMemoryBudget, planBuffers, TensorArena } from './memory';
 import { gatherModelThresholds, ModelScopeRule } from './model-threshold';
 import { checkAborted, ProgressListener, ProgressReporter } from './progress';
 import { gatherDpOffsets, nonFiniteError } from './statistics';
@@ -28,6 +29,17 @@ export interface RunOptions {
   allowNonfinite?: boolean;
   /** Memory budget in bytes (default: 60% of available memory). */
   maxMemory?: number;
+  /**
+   * Memory-map the inputs instead of reading them into buffers (default false, or DPPA_MMAP=1
+   * in the environment; see lib/run/inputs.ts for when it pays). A file that cannot be
+   * mapped is read.
+   */
+  mmap?: boolean;
+  /**
+   * Write the output to the disk as it is produced (sync_file_range, then drop it from the
+   * page cache) rather than all in the final fsync (default true, or DPPA_WRITEBACK=0).
+   */
+  writeback?: boolean;
   /**
    * Reuse across runs of one plan (the DPA factor search): DP offsets from the statistics
    * pass, and magnitude selections, neither of which depends on the amplification factors.
@@ -55,6 +67,8 @@ interface ModelStatistics {
 interface TensorInputs {
   base: Uint8Array;
   models: Uint8Array[];
+  /** Mapped views among them, unmapped once the tensor (and its write) is done. */
+  mapped: Uint8Array[];
 }
 
 /** Byte length of input i (0 = the base, or the tensor a copy reads) of a tensor. */
@@ -68,18 +82,25 @@ function inputByteLength(plan: MergePlan, tensor: PlannedTensor, input: number):
   return source.tensors.get(tensor.name)!.byteLength;
 }
 
-/** Read a tensor's inputs into a slot's buffers, or into fresh ones without a slot. */
-async function readInputs(plan: MergePlan, tensor: PlannedTensor, slot: BufferSlot | undefined): Promise<TensorInputs> {
-  if (tensor.copyFrom) {
-    const { model, name } = tensor.copyFrom;
-    const source = model === 'base' ? plan.base : plan.models[model].source;
-    return { base: await source.read(name, slot?.input(0)), models: [] };
+/** Map a tensor's inputs, or read them into a slot's buffers (fresh ones without a slot). */
+async function readInputs(plan: MergePlan, source: InputSource, tensor: PlannedTensor, slot: BufferSlot | undefined): Promise<TensorInputs> {
+  const mapped: Uint8Array[] = [];
+  const buffer = (i: number) => () => slot?.input(i);
+  try {
+    if (tensor.copyFrom) {
+      const { model, name } = tensor.copyFrom;
+      const from = model === 'base' ? plan.base : plan.models[model].source;
+      return { base: await source.get(from, name, buffer(0), mapped), models: [], mapped };
+    }
+    const [base, ...models] = await Promise.all([
+      source.get(plan.base, tensor.name, buffer(0), mapped),
+      ...plan.models.map((m, i) => source.get(m.source, tensor.name, buffer(i + 1), mapped)),
+    ]);
+    return { base, models, mapped };
+  } catch (e) {
+    source.release(mapped);
+    throw e;
   }
-  const [base, ...models] = await Promise.all([
-    plan.base.read(tensor.name, slot?.input(0)),
-    ...plan.models.map((m, i) => m.source.read(tensor.name, slot?.input(i + 1))),
-  ]);
-  return { base, models };
 }
 
 /** Elements [start, end) of a tensor's bytes. */
@@ -194,16 +215,26 @@ export async function runMerge(plan: MergePlan, outDir: string, options: RunOpti
     tensors: plan.tensors.map((t) => ({ name: t.name, dtype: t.outDtype as OutputDType, shape: t.shape })),
     maxShardBytes: options.shardSize,
     overwrite: options.overwrite ?? false,
+    writeback: options.writeback ?? envSwitch('DPPA_WRITEBACK', true)
+      ? (fd, offset, length) => plan.native.writeback(fd, offset, length)
+      : undefined,
   });
+  const source = new InputSource(plan.native, mappingEnabled(options.mmap));
+  const tensors = plan.tensors;
+  const arena = new TensorArena(buffers, (n) => plan.native.allocateBuffer(n));
   let pendingRead: Promise<TensorInputs> | undefined;
   let pendingWrite: Promise<void> | undefined;
+  // Inputs whose mappings are released once the write that may still read them has landed.
+  let previous: TensorInputs | undefined;
+  let current: TensorInputs | undefined;
   try {
-    const dpOffsets = options.reuse?.dpOffsets ?? (await gatherDpOffsets(plan, { signal: options.signal, progress, allowNonfinite, budget }));
+    const dpOffsets = options.reuse?.dpOffsets ?? (await gatherDpOffsets(plan, { signal: options.signal, progress, allowNonfinite, budget, source, scratch: () => arena.buffer() }));
     if (options.reuse) options.reuse.dpOffsets = dpOffsets;
     const modelScopes = await gatherModelThresholds(plan, { signal: options.signal, progress });
     const methodStatistics = await plan.method.gatherStatistics?.(plan, async (t) => {
       checkAborted(options.signal);
-      const inputs = await readInputs(plan, t, undefined);
+      // Read, not mapped: the method keeps no handle by which its inputs could be released.
+      const inputs = await readInputs(plan, new InputSource(plan.native, false), t, undefined);
       return {
         base: { data: inputs.base, dtype: t.inputDtypes.base },
         models: inputs.models.map((data, i) => ({ data, dtype: t.inputDtypes.models[i] })),
@@ -213,30 +244,39 @@ export async function runMerge(plan: MergePlan, outDir: string, options: RunOpti
     const statistics: ModelStatistics = { dpOffsets, modelScopes, methodStatistics, selections: options.reuse?.selections };
 
     progress.start('merge', plan.tensors.length);
-    const tensors = plan.tensors;
-    const slots = Array.from({ length: buffers.slots }, () => new BufferSlot(buffers, (n) => plan.native.allocateBuffer(n)));
-    const slotOf = (i: number) => slots[i % slots.length];
-    pendingRead = tensors.length > 0 ? readInputs(plan, tensors[0], slotOf(0)) : undefined;
+    const slotOf = (i: number) => arena.slot(i, tensors[i].outputBytes);
+    pendingRead = tensors.length > 0 ? readInputs(plan, source, tensors[0], slotOf(0)) : undefined;
     for (let i = 0; i < tensors.length; i++) {
       checkAborted(options.signal);
-      const inputs = await pendingRead!;
-      // The previous write may still reference the other slot's buffers: let it land first.
+      current = await pendingRead!;
+      pendingRead = undefined;
+      // The previous write may still reference the previous tensor's buffers (or its mapped
+      // input, for a plain copy), where the next tensor's go: let it land first.
       await pendingWrite;
-      if (slots.length === 2 && i + 1 < tensors.length) {
+      if (previous) source.release(previous.mapped);
+      previous = undefined;
+      const overlap = arena.overlaps(i);
+      if (overlap) {
         // Read the next tensor while this one is computed; a failed read surfaces when awaited.
-        pendingRead = readInputs(plan, tensors[i + 1], slotOf(i + 1));
+        pendingRead = readInputs(plan, source, tensors[i + 1], slotOf(i + 1));
         pendingRead.catch(() => undefined);
       }
-      const out = await mergeOne(plan, tensors[i], inputs, slotOf(i).out(tensors[i].outputBytes), statistics, allowNonfinite);
+      const out = await mergeOne(plan, tensors[i], current, slotOf(i).out(tensors[i].outputBytes), statistics, allowNonfinite);
       pendingWrite = writer.writeTensor(tensors[i].name, out);
       pendingWrite.catch(() => undefined);
-      if (slots.length === 1) {
+      previous = current;
+      current = undefined;
+      if (!overlap) {
+        // This tensor and the next do not both fit: serially, once this one is written.
         await pendingWrite;
-        if (i + 1 < tensors.length) pendingRead = readInputs(plan, tensors[i + 1], slotOf(i + 1));
+        source.release(previous.mapped);
+        previous = undefined;
+        if (i + 1 < tensors.length) pendingRead = readInputs(plan, source, tensors[i + 1], slotOf(i + 1));
       }
       progress.step(tensors[i].name, tensors[i].numel);
     }
     await pendingWrite;
+    if (previous) source.release(previous.mapped);
     checkAborted(options.signal);
 
     progress.start('finish', 1);
@@ -247,8 +287,12 @@ export async function runMerge(plan: MergePlan, outDir: string, options: RunOpti
     });
     progress.step('', 0);
   } catch (e) {
-    await pendingRead?.catch(() => undefined);
+    const next = await pendingRead?.catch(() => undefined);
     await pendingWrite?.catch(() => undefined);
+    // Nothing reads these any more: unmap now rather than at collection. The current tensor's
+    // are left to the collector: a native job that failed beside another may still read them
+    // (the job keeps them alive until it settles).
+    for (const inputs of [previous, next]) if (inputs) source.release(inputs.mapped);
     await writer.abort();
     throw e instanceof DppaError ? e : new DppaError('E_IO', (e as Error).message ?? String(e));
   }

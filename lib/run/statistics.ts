@@ -11,6 +11,7 @@ import { DppaError } from '../errors';
 import { computeDpOffsets, DpOffsets, ModuleStatistics } from '../methods/dp-densities';
 import type { StatisticsNeed } from '../methods/recipe';
 import type { MergePlan, PlannedTensor } from '../plan/plan';
+import { mappingEnabled, TensorInputs } from './inputs';
 import { RUNTIME_OVERHEAD_BYTES } from './memory';
 import { checkAborted, ProgressReporter } from './progress';
 
@@ -20,6 +21,13 @@ export interface StatisticsOptions {
   allowNonfinite: boolean;
   /** Memory budget in bytes (see memory.ts). */
   budget: number;
+  /** Where tensor bytes come from (mapped or read); default: read unless DPPA_MMAP=1. */
+  source?: TensorInputs;
+  /**
+   * A buffer free for the pass's reads (the merge pass's arena, used only afterwards): a
+   * layer's tensors go there when they fit, so the pass faults in no memory of its own.
+   */
+  scratch?: () => Uint8Array;
 }
 
 export async function gatherDpOffsets(plan: MergePlan, options: StatisticsOptions): Promise<(DpOffsets | undefined)[]> {
@@ -38,61 +46,108 @@ export async function gatherDpOffsets(plan: MergePlan, options: StatisticsOption
   options.progress.start('statistics', totalSteps);
 
   const usable = options.budget - RUNTIME_OVERHEAD_BYTES;
-  // Read buffers are reused from layer to layer (same-position modules have the same size),
-  // so memory stays at one layer's worth instead of waiting for the garbage collector.
+  const source = options.source ?? new TensorInputs(plan.native, mappingEnabled(undefined));
+  // Read buffers (when inputs are not mapped) are reused from layer to layer (same-position
+  // modules have the same size), so memory stays at one layer's worth instead of waiting for
+  // the garbage collector. Mapped inputs are unmapped as soon as they are done with.
   const allocate = (bytes: number) => plan.native.allocateBuffer(bytes);
   const baseBuffers = new GrowingBuffers(allocate);
   const ftBuffers = new GrowingBuffers(allocate);
+  // Views of the scratch buffer at given offsets, or undefined when it is too small.
+  const scratchAt = (offset: number, bytes: number): Uint8Array | undefined => {
+    if (options.scratch === undefined) return undefined;
+    const scratch = options.scratch();
+    return offset + bytes <= scratch.byteLength ? scratch.subarray(offset, offset + bytes) : undefined;
+  };
+  const page = (n: number) => Math.ceil(n / 4096) * 4096;
+  const baseMapped: Uint8Array[] = [];
+  const ftMapped: Uint8Array[] = [];
   const bytesOf = (t: PlannedTensor, m: number) => plan.models[m].source.tensors.get(t.name)!.byteLength;
-  for (const [layer, tensors] of [...byLayer.entries()].sort((a, b) => a[0] - b[0])) {
-    // Hold the layer's tensors (base + one fine-tune) between the passes when the budget
-    // allows; otherwise read each tensor again for the layer-level pass (page cache helps).
-    const baseBytes = tensors.map((t) => plan.base.tensors.get(t.name)!.byteLength);
-    const ftBytes = tensors.map((t) => Math.max(...plan.models.map((_, m) => bytesOf(t, m))));
-    const hold = baseBytes.reduce((a, b) => a + b, 0) + ftBytes.reduce((a, b) => a + b, 0) <= usable;
-    const baseHeld = hold ? await Promise.all(tensors.map((t, j) => plan.base.read(t.name, baseBuffers.get(j, baseBytes[j])))) : [];
+  try {
+    for (const [layer, tensors] of [...byLayer.entries()].sort((a, b) => a[0] - b[0])) {
+      // Hold the layer's tensors (base + one fine-tune) between the passes when the budget
+      // allows; otherwise get each tensor again for the layer-level pass (page cache helps).
+      const baseBytes = tensors.map((t) => plan.base.tensors.get(t.name)!.byteLength);
+      const ftBytes = tensors.map((t) => Math.max(...plan.models.map((_, m) => bytesOf(t, m))));
+      const hold = baseBytes.reduce((a, b) => a + b, 0) + ftBytes.reduce((a, b) => a + b, 0) <= usable;
+      // Where each tensor goes in the scratch buffer: held, the layer's base then its fine-tune
+      // tensors; one at a time, one base tensor and one fine-tune tensor.
+      const baseAt: number[] = [];
+      const ftAt: number[] = [];
+      let cursor = 0;
+      for (let j = 0; j < tensors.length; j++) baseAt.push(hold ? (cursor += page(baseBytes[j])) - page(baseBytes[j]) : 0);
+      const ftStart = hold ? cursor : page(Math.max(0, ...baseBytes));
+      cursor = ftStart;
+      for (let j = 0; j < tensors.length; j++) ftAt.push(hold ? (cursor += page(ftBytes[j])) - page(ftBytes[j]) : ftStart);
+      const baseBuffer = (j: number, slot: number) => () => scratchAt(baseAt[j], baseBytes[j]) ?? baseBuffers.get(slot, baseBytes[j]);
+      const ftBuffer = (j: number, slot: number) => () => scratchAt(ftAt[j], ftBytes[j]) ?? ftBuffers.get(slot, ftBytes[j]);
+      const baseHeld = hold
+        ? await Promise.all(tensors.map((t, j) => source.get(plan.base, t.name, baseBuffer(j, j), baseMapped)))
+        : [];
 
-    for (let m = 0; m < plan.models.length; m++) {
-      const model = plan.models[m];
-      if (needs[m] === null) continue;
-      const spec = plan.statisticsSpec(m);
-      const ftHeld: Uint8Array[] = [];
-      const deltaOf = async (j: number): Promise<DeltaInput> => {
-        const t = tensors[j];
-        const base = hold ? baseHeld[j] : await plan.base.read(t.name, baseBuffers.get(0, baseBytes[j]));
-        const ft = hold
-          ? (ftHeld[j] ??= await model.source.read(t.name, ftBuffers.get(j, ftBytes[j])))
-          : await model.source.read(t.name, ftBuffers.get(0, ftBytes[j]));
-        return { base: { data: base, dtype: t.inputDtypes.base }, ft: { data: ft, dtype: t.inputDtypes.models[m] } };
-      };
-      const sums: number[] = [];
-      const moduleCounts: number[] = [];
-      for (let j = 0; j < tensors.length; j++) {
-        checkAborted(options.signal);
-        const t = tensors[j];
-        const delta = await deltaOf(j);
-        const first = await plan.native.absStats(delta, new Float64Array(0));
-        if (first.nonFinite > 0 && !options.allowNonfinite) throw nonFiniteError(model.name, t.name, first.nonFinite);
-        const mean = t.numel === 0 ? 0 : first.sumAbs / t.numel;
-        const second = await plan.native.absStats(delta, Float64Array.of(spec.moduleOutlier * mean));
-        sums.push(first.sumAbs);
-        moduleCounts.push(second.countsAbove[0]);
+      for (let m = 0; m < plan.models.length; m++) {
+        const model = plan.models[m];
+        if (needs[m] === null) continue;
+        const spec = plan.statisticsSpec(m);
+        // Held tensors are read one ahead: tensor j + 1 is read while j's statistics run.
+        const ftHeld: Promise<Uint8Array>[] = [];
+        const ftRead = (j: number): Promise<Uint8Array> => {
+          if (ftHeld[j] === undefined) {
+            ftHeld[j] = source.get(model.source, tensors[j].name, ftBuffer(j, j), ftMapped);
+            ftHeld[j].catch(() => undefined); // a failure surfaces where it is awaited
+          }
+          return ftHeld[j];
+        };
+        const deltaOf = async (j: number): Promise<DeltaInput> => {
+          const t = tensors[j];
+          if (!hold) {
+            // One tensor at a time: whatever the previous call mapped is done with.
+            source.release(baseMapped);
+            source.release(ftMapped);
+          }
+          const base = hold ? baseHeld[j] : await source.get(plan.base, t.name, baseBuffer(j, 0), baseMapped);
+          const ft = hold
+            ? await ftRead(j)
+            : await source.get(model.source, t.name, ftBuffer(j, 0), ftMapped);
+          return { base: { data: base, dtype: t.inputDtypes.base }, ft: { data: ft, dtype: t.inputDtypes.models[m] } };
+        };
+        const sums: number[] = [];
+        const moduleCounts: number[] = [];
+        for (let j = 0; j < tensors.length; j++) {
+          checkAborted(options.signal);
+          const t = tensors[j];
+          const delta = await deltaOf(j);
+          if (hold && j + 1 < tensors.length) void ftRead(j + 1);
+          const first = await plan.native.absStats(delta, new Float64Array(0));
+          if (first.nonFinite > 0 && !options.allowNonfinite) throw nonFiniteError(model.name, t.name, first.nonFinite);
+          const mean = t.numel === 0 ? 0 : first.sumAbs / t.numel;
+          const second = await plan.native.absStats(delta, Float64Array.of(spec.moduleOutlier * mean));
+          sums.push(first.sumAbs);
+          moduleCounts.push(second.countsAbove[0]);
+        }
+        const layerNumel = tensors.reduce((s, t) => s + t.numel, 0);
+        const layerMean = layerNumel === 0 ? 0 : sums.reduce((s, v) => s + v, 0) / layerNumel;
+        for (let j = 0; j < tensors.length; j++) {
+          checkAborted(options.signal);
+          const third = await plan.native.absStats(await deltaOf(j), Float64Array.of(spec.layerOutlier * layerMean));
+          perModel[m].push({
+            name: tensors[j].name,
+            layer,
+            numel: tensors[j].numel,
+            moduleOutliers: moduleCounts[j],
+            layerOutliers: third.countsAbove[0],
+          });
+          options.progress.step(tensors[j].name, tensors[j].numel);
+        }
+        source.release(ftMapped);
       }
-      const layerNumel = tensors.reduce((s, t) => s + t.numel, 0);
-      const layerMean = layerNumel === 0 ? 0 : sums.reduce((s, v) => s + v, 0) / layerNumel;
-      for (let j = 0; j < tensors.length; j++) {
-        checkAborted(options.signal);
-        const third = await plan.native.absStats(await deltaOf(j), Float64Array.of(spec.layerOutlier * layerMean));
-        perModel[m].push({
-          name: tensors[j].name,
-          layer,
-          numel: tensors[j].numel,
-          moduleOutliers: moduleCounts[j],
-          layerOutliers: third.countsAbove[0],
-        });
-        options.progress.step(tensors[j].name, tensors[j].numel);
-      }
+      source.release(baseMapped);
     }
+  } catch (e) {
+    // A failed native job has settled (each is awaited in turn): nothing reads these now.
+    source.release(baseMapped);
+    source.release(ftMapped);
+    throw e;
   }
   return plan.models.map((model, m) =>
     needs[m] === null

@@ -11,6 +11,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   dppa::addon::registerStats(env, exports);
   dppa::addon::registerMerge(env, exports);
   dppa::addon::registerMemory(env, exports);
+  dppa::addon::registerIo(env, exports);
   return exports;
 }
 

@@ -10,6 +10,7 @@ void registerConvert(Napi::Env env, Napi::Object exports);   // decode, encode, 
 void registerStats(Napi::Env env, Napi::Object exports);     // absStats, absHistogram, gram, sparsifyStats, selectThresholds
 void registerMerge(Napi::Env env, Napi::Object exports);     // mergeTensor, linearCombine
 void registerMemory(Napi::Env env, Napi::Object exports);    // allocateBuffer
+void registerIo(Napi::Env env, Napi::Object exports);        // mapRange, unmapRange, mappedStats, writeback
 
 }  // namespace addon
 }  // namespace dppa
