@@ -2,8 +2,8 @@
  * The statistics pass: DP's layer offsets need every layer's |δ| statistics before any
  * tensor is pruned. Layer by layer, it reads the layer's prunable tensors of the base and
  * of one fine-tune at a time (memory: at most one layer, never the model), and measures
- *   mean |δ_j| of each module, then #{|δ_j| > M·mean_j}   (two native passes, in memory)
- *   #{|δ_j| > L₀·mean of the layer}                        (one more, once the layer is known)
+ *   mean |δ_j| of each module                                   (one native pass per tensor)
+ *   #{|δ_j| > M·mean_j} and #{|δ_j| > L₀·mean of the layer}      (one more, both counts at once)
  * No tensor data is kept; only these counts.
  */
 import type { DeltaInput } from '../binding';
@@ -111,33 +111,29 @@ export async function gatherDpOffsets(plan: MergePlan, options: StatisticsOption
             : await source.get(model.source, t.name, ftBuffer(j, 0), ftMapped);
           return { base: { data: base, dtype: t.inputDtypes.base }, ft: { data: ft, dtype: t.inputDtypes.models[m] } };
         };
+        // Pass 1: Σ|δ| of each module (and the NaN/Inf check).
         const sums: number[] = [];
-        const moduleCounts: number[] = [];
         for (let j = 0; j < tensors.length; j++) {
           checkAborted(options.signal);
           const t = tensors[j];
           const delta = await deltaOf(j);
           if (hold && j + 1 < tensors.length) void ftRead(j + 1);
-          const first = await plan.native.absStats(delta, new Float64Array(0));
-          if (first.nonFinite > 0 && !options.allowNonfinite) throw nonFiniteError(model.name, t.name, first.nonFinite);
-          const mean = t.numel === 0 ? 0 : first.sumAbs / t.numel;
-          const second = await plan.native.absStats(delta, Float64Array.of(spec.moduleOutlier * mean));
-          sums.push(first.sumAbs);
-          moduleCounts.push(second.countsAbove[0]);
+          const { sumAbs, nonFinite } = await plan.native.absStats(delta, new Float64Array(0));
+          if (nonFinite > 0 && !options.allowNonfinite) throw nonFiniteError(model.name, t.name, nonFinite);
+          sums.push(sumAbs);
         }
+        // Pass 2: both outlier counts at once, the module's and the layer's thresholds being
+        // known now.
         const layerNumel = tensors.reduce((s, t) => s + t.numel, 0);
         const layerMean = layerNumel === 0 ? 0 : sums.reduce((s, v) => s + v, 0) / layerNumel;
         for (let j = 0; j < tensors.length; j++) {
           checkAborted(options.signal);
-          const third = await plan.native.absStats(await deltaOf(j), Float64Array.of(spec.layerOutlier * layerMean));
-          perModel[m].push({
-            name: tensors[j].name,
-            layer,
-            numel: tensors[j].numel,
-            moduleOutliers: moduleCounts[j],
-            layerOutliers: third.countsAbove[0],
-          });
-          options.progress.step(tensors[j].name, tensors[j].numel);
+          const t = tensors[j];
+          const mean = t.numel === 0 ? 0 : sums[j] / t.numel;
+          const thresholds = Float64Array.of(spec.moduleOutlier * mean, spec.layerOutlier * layerMean);
+          const { countsAbove } = await plan.native.absStats(await deltaOf(j), thresholds);
+          perModel[m].push({ name: t.name, layer, numel: t.numel, moduleOutliers: countsAbove[0], layerOutliers: countsAbove[1] });
+          options.progress.step(t.name, t.numel);
         }
         source.release(ftMapped);
       }
