@@ -95,15 +95,19 @@ describe('15 select: large whole tensors (bracket path and fallback)', () => {
     // reads elements i % 128 < 16 only), so its bracket misses and it alone falls back to the
     // radix selection.
     fts[2] = ref.tensorOf(Float32Array.from({ length: n }, (_, i) => b[i] + (i % 128 >= 16 && r() < 0.1 ? 0.5 : (r() - 0.5) * 0.001)), 'BF16');
+    // Fine-tune 4 leaves about 2/3 of the weights as they were (δ = 0, as untouched embedding
+    // rows do): its k-th value is 0 and the bracket degenerates to counting.
+    fts.push(ref.tensorOf(Float32Array.from({ length: n }, (_, i) => (r() < 2 / 3 ? b[i] : b[i] + (r() - 0.5) * 0.05)), 'BF16'));
     const deltas = fts.map((ft) => ref.deltaRef(ft, base));
-    // 2 + 7 + 1 + 9 positive ks: more than one pass's 16 brackets, so the models go in groups.
+    // 2 + 7 + 1 + 9 + 1 positive ks: more than one pass's 16 brackets, so the models go in groups.
     const ksOf = [
       [Math.floor(n * 0.1), Math.floor(n * 0.2)],
       [0, 1, 17, Math.floor(n * 0.05), Math.floor(n * 0.3), Math.floor(n * 0.5), n - 1, n],
       [Math.floor(n / 100)],
       Array.from({ length: 9 }, (_, i) => Math.floor((n * (i + 1)) / 10)),
+      [Math.floor(n / 2)],
     ];
-    const rules = ['index', 'drop', 'index', 'index'] as const;
+    const rules = ['index', 'drop', 'index', 'index', 'index'] as const;
     const expected = deltas.map((d, t) => selectAllRef(d, ksOf[t], rules[t]));
     await everyPathAndThreads(async (label) => {
       const results = await native().selectThresholdsShared(

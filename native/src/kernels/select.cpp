@@ -243,7 +243,12 @@ struct Bracket {
   uint64_t k = 0;
   uint32_t lower = 0, upper = 0;
   uint64_t cap = 0;  // most elements worth collecting
+  // The pass's entries (tile_ops.h BracketJob) that serve it: `entry` counts and collects;
+  // when lower == upper it only counts a > upper, and atLeast (-1 when upper is 0) a >= upper.
+  size_t entry = 0;
+  long atLeast = -1;
 };
+
 
 // Buffers of selectByBracket, kept between calls (fresh pages fault expensively on every call);
 // one call at a time holds them, a concurrent one uses its own.
@@ -365,14 +370,36 @@ void bracketBounds(const SharedDeltaView& in, std::vector<Bracket>& brackets, Br
 
 // The k-th value and tie cutoff of one bracket from what the pass collected; false when the
 // bracket missed it.
-bool finishBracket(const SharedDeltaView& in, const Bracket& br, size_t b, size_t nb, SelectRule rule,
+bool finishBracket(const SharedDeltaView& in, const Bracket& br, size_t b, size_t ne, SelectRule rule,
                    BracketScratch& mem, BandRules& out) {
   const size_t n = in.fts[0].n, tasks = chunkCount(n);
   uint64_t above = 0, inside = 0;
-  for (size_t task = 0; task < tasks; ++task) {
-    above += mem.above[task * nb + b];
-    inside += mem.lists[task * nb + b].size;
+  for (size_t task = 0; task < tasks; ++task) above += mem.above[task * ne + br.entry];
+  if (br.lower == br.upper) {
+    // Every element inside equals the bound: counts alone give the value, and per chunk where
+    // the m-th equal element lies.
+    const auto equalIn = [&](size_t task) {
+      const uint64_t atLeast = br.atLeast < 0 ? chunkRange(task, n).end - chunkRange(task, n).begin
+                                              : mem.above[task * ne + size_t(br.atLeast)];
+      return atLeast - mem.above[task * ne + br.entry];
+    };
+    for (size_t task = 0; task < tasks; ++task) inside += equalIn(task);
+    if (!(above < br.k && br.k <= above + inside)) return false;  // the sample missed
+    out.bits[br.which] = br.upper;
+    if (rule == SelectRule::Drop) return true;
+    const uint64_t m = br.k - above;
+    uint64_t seen = 0;
+    for (size_t task = 0;; ++task) {
+      const uint64_t equal = equalIn(task);
+      if (seen + equal >= m) {
+        const Range chunk = chunkRange(task, n);
+        out.cutoff[br.which] = nthEqualIndex(simd::ops(), in.of(br.model), chunk.begin, chunk.end, br.upper, m - seen);
+        return true;
+      }
+      seen += equal;
+    }
   }
+  for (size_t task = 0; task < tasks; ++task) inside += mem.lists[task * ne + br.entry].size;
   if (!(above < br.k && br.k <= above + inside)) return false;  // the sample missed
   // Rank r (0 = largest) among the collected: a histogram of (a - lower) >> shift small
   // enough for L1 (the bracket is narrow, so its values spread evenly) names its bin; a
@@ -384,7 +411,7 @@ bool finishBracket(const SharedDeltaView& in, const Bracket& br, size_t b, size_
   std::vector<uint32_t>& hist = mem.hists[b];
   hist.assign(kFinishBins, 0);
   for (size_t task = 0; task < tasks; ++task) {
-    const ValueList& list = mem.lists[task * nb + b];
+    const ValueList& list = mem.lists[task * ne + br.entry];
     for (size_t e = 0; e < list.size; ++e) ++hist[(list.data[e] - br.lower) >> shift];
   }
   uint64_t higher = 0;  // collected elements in bins above the chosen one
@@ -396,7 +423,7 @@ bool finishBracket(const SharedDeltaView& in, const Bracket& br, size_t b, size_
   inBin.clear();
   inBin.reserve(hist[bin]);
   for (size_t task = 0; task < tasks; ++task) {
-    const ValueList& list = mem.lists[task * nb + b];
+    const ValueList& list = mem.lists[task * ne + br.entry];
     for (size_t e = 0; e < list.size; ++e)
       if (((list.data[e] - br.lower) >> shift) == bin) inBin.push_back((uint64_t(list.data[e]) << 32) | task);
   }
@@ -427,7 +454,7 @@ bool finishBracket(const SharedDeltaView& in, const Bracket& br, size_t b, size_
 }
 
 // Brackets every positive k of the given models in one pass. done[t] is set for each model
-// whose every k was found; the others need the radix selection. brackets.size() <= kMaxBracketsPerPass.
+// whose every k was found; the others need the radix selection. brackets.size() <= kMaxBracketsPerPass / 2.
 void selectByBracket(const SharedDeltaView& in, const std::vector<SelectRequest>& requests, std::vector<Bracket> brackets,
                      std::vector<BandRules>& out, std::vector<bool>& done, BracketScratch& mem) {
   const simd::TileOps& ops = simd::ops();
@@ -435,20 +462,33 @@ void selectByBracket(const SharedDeltaView& in, const std::vector<SelectRequest>
   pool::workerSlots();
   bracketBounds(in, brackets, mem);
 
-  std::vector<uint32_t> firstBracket(nm + 1, 0), lower(nb), upper(nb);
-  for (size_t b = 0; b < nb; ++b) {
-    firstBracket[brackets[b].model + 1] = uint32_t(b + 1);  // brackets are in model order
-    lower[b] = brackets[b].lower;
-    upper[b] = brackets[b].upper;
-  }
-  for (size_t t = 1; t <= nm; ++t) firstBracket[t] = std::max(firstBracket[t], firstBracket[t - 1]);
+  // The pass's entries, in model order (see Bracket).
+  std::vector<uint32_t> firstEntry(nm + 1, 0), lower, upper;
   uint64_t cap = 0;
-  for (const Bracket& br : brackets) cap += br.cap;
+  for (Bracket& br : brackets) {
+    br.entry = lower.size();
+    if (br.lower == br.upper) {
+      lower.push_back(simd::kCollectNothingBits);
+      upper.push_back(br.upper);
+      if (br.upper > 0) {
+        br.atLeast = long(lower.size());
+        lower.push_back(simd::kCollectNothingBits);
+        upper.push_back(br.upper - 1);
+      }
+    } else {
+      lower.push_back(br.lower);
+      upper.push_back(br.upper);
+      cap += br.cap;
+    }
+    firstEntry[br.model + 1] = uint32_t(lower.size());
+  }
+  for (size_t t = 1; t <= nm; ++t) firstEntry[t] = std::max(firstEntry[t], firstEntry[t - 1]);
+  const size_t ne = lower.size();
 
   const size_t tasks = chunkCount(n);
-  mem.above.assign(tasks * nb, 0);
-  if (mem.lists.size() < tasks * nb) mem.lists.resize(tasks * nb);
-  for (size_t e = 0; e < tasks * nb; ++e) mem.lists[e].size = 0;  // keeps the capacity
+  mem.above.assign(tasks * ne, 0);
+  if (mem.lists.size() < tasks * ne) mem.lists.resize(tasks * ne);
+  for (size_t e = 0; e < tasks * ne; ++e) mem.lists[e].size = 0;  // keeps the capacity
   const int coded = sharedDtypeCode(in);
   std::atomic<uint64_t> collected{0};
   std::atomic<bool> overflow{false};
@@ -462,29 +502,29 @@ void selectByBracket(const SharedDeltaView& in, const std::vector<SelectRequest>
     for (size_t t = 0; t < nm; ++t)
       fts[t] = coded ? in.fts[t].data : reinterpret_cast<const uint8_t*>(decoded + t * simd::kReduceTile);
     simd::BracketJob job{coded ? coded : 1, coded && in.hasBase ? in.base.data : nullptr, fts.data(), nm,
-                         firstBracket.data(), lower.data(), upper.data()};
+                         firstEntry.data(), lower.data(), upper.data()};
     uint32_t* values[simd::kMaxBracketsPerPass];
     size_t sizes[simd::kMaxBracketsPerPass];
-    ValueList* lists = &mem.lists[task * nb];
-    for (size_t b = 0; b < nb; ++b) sizes[b] = 0;
+    ValueList* lists = &mem.lists[task * ne];
+    for (size_t e = 0; e < ne; ++e) sizes[e] = 0;
     for (size_t start = r.begin; start < r.end; start += simd::kReduceTile) {
       const size_t count = std::min(simd::kReduceTile, r.end - start);
-      for (size_t b = 0; b < nb; ++b) {
-        lists[b].size = sizes[b];
-        lists[b].reserveMore(count + simd::kMaxVectorLanes);
-        values[b] = lists[b].data.get();
+      for (size_t e = 0; e < ne; ++e) {
+        lists[e].size = sizes[e];
+        lists[e].reserveMore(count + simd::kMaxVectorLanes);
+        values[e] = lists[e].data.get();
       }
       if (coded) {
-        ops.bracketShared(job, start, count, &mem.above[task * nb], values, sizes);
+        ops.bracketShared(job, start, count, &mem.above[task * ne], values, sizes);
       } else {
         for (size_t t = 0; t < nm; ++t) deltaTile(ops, in.of(t), start, count, decoded + t * simd::kReduceTile, scratch);
-        ops.bracketShared(job, 0, count, &mem.above[task * nb], values, sizes);
+        ops.bracketShared(job, 0, count, &mem.above[task * ne], values, sizes);
       }
     }
     uint64_t total = 0;
-    for (size_t b = 0; b < nb; ++b) {
-      lists[b].size = sizes[b];
-      total += sizes[b];
+    for (size_t e = 0; e < ne; ++e) {
+      lists[e].size = sizes[e];
+      total += sizes[e];
     }
     if (collected.fetch_add(total, std::memory_order_relaxed) + total > cap) overflow.store(true);
   });
@@ -496,17 +536,17 @@ void selectByBracket(const SharedDeltaView& in, const std::vector<SelectRequest>
   std::vector<char> found(nb, 0);
   pool::parallelFor(nb, [&](size_t b, unsigned) {
     const Bracket& br = brackets[b];
-    found[b] = finishBracket(in, br, b, nb, requests[br.model].rule, mem, out[br.model]) ? 1 : 0;
+    found[b] = finishBracket(in, br, b, ne, requests[br.model].rule, mem, out[br.model]) ? 1 : 0;
   });
   for (size_t t = 0; t < nm; ++t) {
     bool all = true;
-    for (size_t b = firstBracket[t]; b < firstBracket[t + 1]; ++b) all = all && found[b];
+    for (size_t b = 0; b < nb; ++b) all = all && (brackets[b].model != t || found[b]);
     done[t] = all;
   }
 }
 
 // Every model's whole-tensor selection: bracketed passes over groups of models (at most
-// kMaxBracketsPerPass brackets each), then the radix selection for whatever they missed.
+// kMaxBracketsPerPass / 2 brackets each), then the radix selection for whatever they missed.
 void selectShared(const SharedDeltaView& in, const std::vector<SelectRequest>& requests, std::vector<BandRules>& out) {
   const size_t nm = in.fts.size();
   const size_t n = nm > 0 ? in.fts[0].n : 0;
@@ -531,8 +571,9 @@ void selectShared(const SharedDeltaView& in, const std::vector<SelectRequest>& r
         if (done[t]) continue;
         size_t positive = 0;
         for (size_t i = 0; i < requests[t].nks; ++i) positive += requests[t].ks[i] > 0 ? 1 : 0;
-        if (positive > simd::kMaxBracketsPerPass) continue;  // radix only
-        if (brackets.size() + positive > simd::kMaxBracketsPerPass) break;
+        // A bracket takes one or two of the pass's entries (see Bracket).
+        if (2 * positive > simd::kMaxBracketsPerPass) continue;  // radix only
+        if (2 * (brackets.size() + positive) > simd::kMaxBracketsPerPass) break;
         for (size_t i = 0; i < requests[t].nks; ++i)
           if (requests[t].ks[i] > 0) brackets.push_back({group.size(), i, uint64_t(requests[t].ks[i])});
         group.push_back(t);

@@ -163,7 +163,7 @@ static typename T::I absDeltaBits(const uint8_t* ft, const uint8_t* base, size_t
 
 // One model's brackets [b0, b1) over elements [start + begin, start + end). Branch-free: every
 // vector stores its in-bracket lanes (possibly none) and advances by their count, so the cost
-// does not depend on how often elements fall inside.
+// does not depend on how often elements fall inside. Count-only entries skip the store.
 template <class T, int D>
 static void bracketModelRange(const BracketJob& job, const uint8_t* ft, size_t b0, size_t b1, size_t start,
                               size_t begin, size_t end, uint64_t* above, uint32_t** cursor) {
@@ -171,8 +171,9 @@ static void bracketModelRange(const BracketJob& job, const uint8_t* ft, size_t b
     const typename T::I a = absDeltaBits<T, D>(ft, job.base, start + j);
     for (size_t b = b0; b < b1; ++b) {
       const typename T::M over = T::gtU(a, T::set1I(job.upper[b]));
-      const typename T::M inside = T::mNot(T::mOr(over, T::gtU(T::set1I(job.lower[b]), a)));
       above[b] += T::popcount(over);
+      if (job.lower[b] == kCollectNothingBits) continue;
+      const typename T::M inside = T::mNot(T::mOr(over, T::gtU(T::set1I(job.lower[b]), a)));
       T::compressStoreI(cursor[b], inside, a);
       cursor[b] += T::popcount(inside);
     }
@@ -181,16 +182,19 @@ static void bracketModelRange(const BracketJob& job, const uint8_t* ft, size_t b
 
 // The common shapes (M models with K brackets each, M·K <= 8) with every bound, count and
 // cursor in registers and all inputs streamed side by side: the base is decoded once per vector.
+// Counts above go to per-lane counters (one instruction, no mask transfer); entries whose lower
+// bound is kCollectNothingBits only count.
 template <class T, int D, int M, int K>
 static void bracketFixedRange(const BracketJob& job, size_t start, size_t begin, size_t end, uint64_t* above,
                               uint32_t** cursor) {
-  typename T::I lower[M * K], upper[M * K];
-  uint64_t over[M * K];
+  typename T::I lower[M * K], upper[M * K], over[M * K];
+  bool collect[M * K];
   uint32_t* at[M * K];
   for (int b = 0; b < M * K; ++b) {
     lower[b] = T::set1I(job.lower[b]);
     upper[b] = T::set1I(job.upper[b]);
-    over[b] = 0;
+    over[b] = T::set1I(0);
+    collect[b] = job.lower[b] != kCollectNothingBits;
     at[b] = cursor[b];
   }
   for (size_t j = begin; j < end; j += T::W) {
@@ -203,15 +207,16 @@ static void bracketFixedRange(const BracketJob& job, size_t start, size_t begin,
       for (int k = 0; k < K; ++k) {
         const int b = t * K + k;
         const typename T::M isOver = T::gtU(a, upper[b]);
+        over[b] = T::countLanes(over[b], isOver);
+        if (!collect[b]) continue;
         const typename T::M inside = T::mNot(T::mOr(isOver, T::gtU(lower[b], a)));
-        over[b] += T::popcount(isOver);
         T::compressStoreI(at[b], inside, a);
         at[b] += T::popcount(inside);
       }
     }
   }
   for (int b = 0; b < M * K; ++b) {
-    above[b] += over[b];
+    above[b] += T::sumLanes(over[b]);
     cursor[b] = at[b];
   }
 }

@@ -23,7 +23,7 @@ constexpr size_t kMaxModels = 64;
 // Most models of the general fused merge loop (MergeTileJob::fusedGeneral).
 constexpr size_t kMaxFusedModels = 8;
 // Most brackets of one bracketShared call, and most lanes of any path's vectors.
-constexpr size_t kMaxBracketsPerPass = 16;
+constexpr size_t kMaxBracketsPerPass = 32;
 constexpr size_t kMaxVectorLanes = 16;
 
 // The band rules of one model resolved for one tile (one row): element j of the tile (local
@@ -70,6 +70,9 @@ struct MergeTileJob {
   bool fusedGeneral;
 };
 
+// A lower bound above every abs bits: the entry collects nothing and only counts.
+constexpr uint32_t kCollectNothingBits = 0xFFFFFFFFu;
+
 // Inputs of TileOps::bracketShared. dtypeCode: 1 = F32 (4-byte aligned), 2 = BF16, 3 = F16,
 // shared by the base and every fine-tune.
 struct BracketJob {
@@ -78,7 +81,7 @@ struct BracketJob {
   const uint8_t* const* fts;
   size_t nfts;
   const uint32_t* firstBracket;  // nfts + 1 entries; firstBracket[nfts] = brackets in all
-  const uint32_t* lower;
+  const uint32_t* lower;  // kCollectNothingBits: count only
   const uint32_t* upper;
 };
 

@@ -68,6 +68,15 @@ struct Avx2Traits {
   static F select(M m, F ifTrue, F ifFalse) { return _mm256_blendv_ps(ifFalse, ifTrue, m); }
   static unsigned maskBits(M m) { return unsigned(_mm256_movemask_ps(m)); }  // bit l: lane l
   static unsigned popcount(M m) { return unsigned(__builtin_popcount(unsigned(_mm256_movemask_ps(m)))); }
+  // Per-lane counters: acc + 1 in the lanes of m (a set mask lane is -1 as an integer); their total.
+  static I countLanes(I acc, M m) { return _mm256_sub_epi32(acc, _mm256_castps_si256(m)); }
+  static uint64_t sumLanes(I acc) {
+    alignas(32) uint32_t lanes[8];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), acc);
+    uint64_t total = 0;
+    for (uint32_t lane : lanes) total += lane;
+    return total;
+  }
   // The lanes of x selected by m, packed to the front of W entries at p (the rest undefined):
   // AVX2 has no compress, so a permutation per 8-bit mask comes from a table.
   static void compressStoreI(uint32_t* p, M m, I x) {

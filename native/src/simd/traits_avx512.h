@@ -50,6 +50,15 @@ struct Avx512Traits {
   static F select(M m, F ifTrue, F ifFalse) { return _mm512_mask_blend_ps(m, ifFalse, ifTrue); }
   static unsigned maskBits(M m) { return unsigned(m); }  // bit l: lane l
   static unsigned popcount(M m) { return unsigned(__builtin_popcount(unsigned(m))); }
+  // Per-lane counters: acc + 1 in the lanes of m; their total (lanes hold small counts).
+  static I countLanes(I acc, M m) { return _mm512_mask_add_epi32(acc, m, acc, _mm512_set1_epi32(1)); }
+  static uint64_t sumLanes(I acc) {
+    alignas(64) uint32_t lanes[16];
+    _mm512_store_si512(lanes, acc);
+    uint64_t total = 0;
+    for (uint32_t lane : lanes) total += lane;
+    return total;
+  }
   // The lanes of x selected by m, packed to the front of W entries at p (the rest undefined).
   // The register form of compress: the memory form is microcoded and slow on AMD.
   static void compressStoreI(uint32_t* p, M m, I x) { _mm512_storeu_si512(p, _mm512_maskz_compress_epi32(m, x)); }

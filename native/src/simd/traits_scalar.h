@@ -51,6 +51,8 @@ struct ScalarTraits {
   static F select(M m, F ifTrue, F ifFalse) { return m ? ifTrue : ifFalse; }
   static unsigned maskBits(M m) { return m ? 1u : 0u; }  // bit l: lane l
   static unsigned popcount(M m) { return m ? 1u : 0u; }
+  static I countLanes(I acc, M m) { return acc + (m ? 1u : 0u); }
+  static uint64_t sumLanes(I acc) { return acc; }
   // As the vector traits: the selected lanes packed to the front of W entries at p (stored
   // unconditionally; the caller advances p by popcount(m)).
   static void compressStoreI(uint32_t* p, M, I x) { *p = x; }
