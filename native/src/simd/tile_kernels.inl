@@ -486,61 +486,87 @@ static void fusedDenseTile(const MergeTileJob& job, size_t start, size_t count, 
 // The fused loop of job.fusedDense with bands and/or a consensus (job.fusedGeneral): the
 // operations of weightedRange (Dense, Random, Bands) and combineRange, in the same order, with
 // every W_t in registers and inputs decoded in place. D as fusedDenseRange.
-template <class T, int D>
-static void fusedGeneralRange(const MergeTileJob& job, const TileBands* bands, size_t start, size_t begin, size_t end,
-                              uint64_t* nonFinite, const uint32_t* words) {
-  const typename T::I finiteMax = T::set1I(0x7F7FFFFFu);
+//
+// Within a run of elements the band rules are constants (fusedGeneralTile cuts a tile where a
+// partial tie limit ends): band k of model t keeps an element when its abs bits, as int32,
+// exceed keepAbove[t][k]. NaN/Inf are not counted here: the range returns whether some |δ| is
+// not finite, which every non-finite input causes (δ = x - b is then NaN or ±Inf), and the
+// tile is recounted exactly in that rare case.
+struct FusedRules {
+  int32_t keepAbove[kMaxFusedModels][kMaxBands];
+};
+
+// "abs > bits, or abs == bits when ties are kept" as the one compare abs > keepAbove (abs bits
+// are at most 0x7FFFFFFF, non-negative as int32; bits above that keep nothing, ties included).
+static int32_t keepAboveFor(uint32_t bits, bool tiesKept) {
+  if (bits > 0x7FFFFFFFu) return 0x7FFFFFFF;
+  return tiesKept ? int32_t(bits) - 1 : int32_t(bits);
+}
+
+// NM: the model count when 1..4, 0 for any count up to kMaxFusedModels. Model loops unrolled
+// (NM > 0: completely), so that every W_t stays in a register.
+#define DPPA_UNROLL_MODELS _Pragma("GCC unroll 4")
+template <class T, int D, size_t NM>
+static bool fusedGeneralRange(const MergeTileJob& job, const TileBands* bands, const FusedRules& rules, size_t start,
+                              size_t begin, size_t end, const uint32_t* words) {
   const typename T::F zero = T::zeroF();
   const typename T::F lambda = T::set1F(job.lambda);
   const typename T::F tinyDivisor = T::set1F(0x1.5798f0p-27f);
-  const size_t nmodels = job.nmodels;
-  uint64_t counted[kMaxFusedModels + 1];
-  for (size_t t = 0; t <= nmodels; ++t) counted[t] = 0;
+  const size_t nmodels = NM ? NM : job.nmodels;
+  typename T::F weight[kMaxFusedModels];
+  DPPA_UNROLL_MODELS
+  for (size_t t = 0; t < nmodels; ++t) weight[t] = T::set1F(job.models[t].weight);
+  typename T::I maxMagnitude = T::set1I(0);
   for (size_t j = begin; j < end; j += T::W) {
     const size_t i = start + j;
     const typename T::F b = loadInput<T, D>(job.base, i);
-    counted[0] += T::popcount(T::gtU(T::absBits(b), finiteMax));
     typename T::F w[kMaxFusedModels];
+    DPPA_UNROLL_MODELS
     for (size_t t = 0; t < nmodels; ++t) {
       const MergeTileModel& model = job.models[t];
-      const typename T::F x = loadInput<T, D>(model.data, i);
-      counted[t + 1] += T::popcount(T::gtU(T::absBits(x), finiteMax));
-      const typename T::F d = T::sub(x, b);
+      const typename T::F d = T::sub(loadInput<T, D>(model.data, i), b);
+      const typename T::I magnitude = T::absBits(d);
+      maxMagnitude = T::maxU(maxMagnitude, magnitude);
       typename T::F v;
       if (model.kind == SparsifyKind::Bands) {
-        const TileBands& tb = bands[t];
-        const typename T::I magnitude = T::absBits(d);
-        const typename T::I index = T::addI(T::iota(), T::set1I(uint32_t(j)));
-        typename T::M keptSoFar = T::mNone();
-        v = zero;
-        for (int k = 0; k < tb.nbands; ++k) {
-          const typename T::I threshold = T::set1I(tb.bits[k]);
-          const typename T::M tieKept =
-              T::mAnd(T::eqI(magnitude, threshold), T::mNot(T::gtS(index, T::set1I(uint32_t(tb.tieLimit[k])))));
-          const typename T::M keep = T::mOr(T::gtU(magnitude, threshold), tieKept);
-          v = T::select(T::mAndNot(keep, keptSoFar), T::mul(T::set1F(tb.factor[k]), d), v);
-          keptSoFar = T::mOr(keptSoFar, keep);
+        // f(bandFactor) of the first band keeping the element (bands scanned from the last),
+        // times d; 0 when no band keeps it.
+        const int last = bands[t].nbands - 1;
+        if (last < 0) {
+          v = zero;
+        } else {
+          typename T::M kept = T::gtS(magnitude, T::set1I(uint32_t(rules.keepAbove[t][last])));
+          typename T::F factor = T::set1F(bands[t].factor[last]);
+          for (int k = last - 1; k >= 0; --k) {
+            const typename T::M keep = T::gtS(magnitude, T::set1I(uint32_t(rules.keepAbove[t][k])));
+            factor = T::select(keep, T::set1F(bands[t].factor[k]), factor);
+            kept = T::mOr(kept, keep);
+          }
+          v = T::mulOrZero(kept, factor, d);
         }
       } else if (model.kind == SparsifyKind::Random) {
         const typename T::M keep =
             T::ltS(T::shiftRight(T::loadI(words + t * kMergeTile + j), 8), T::set1I(model.keepBelow));
-        v = T::select(keep, T::mul(T::set1F(model.rescale), d), zero);
+        v = T::mulOrZero(keep, T::set1F(model.rescale), d);
       } else {
         v = T::mul(T::set1F(model.factor), d);
       }
-      w[t] = T::mul(T::set1F(model.weight), v);
+      w[t] = T::mul(weight[t], v);
     }
     typename T::F mixed = zero;
     typename T::F divisor = zero;
     if (job.consensus == Consensus::None) {
+      DPPA_UNROLL_MODELS
       for (size_t t = 0; t < nmodels; ++t) mixed = T::add(mixed, w[t]);
       divisor = T::set1F(job.divisorAll);
     } else {
       typename T::F total = zero;
       if (job.consensus == Consensus::Sum) {
+        DPPA_UNROLL_MODELS
         for (size_t t = 0; t < nmodels; ++t) total = T::add(total, w[t]);
       } else {
         const typename T::F one = T::set1F(1.0f), minusOne = T::set1F(-1.0f);
+        DPPA_UNROLL_MODELS
         for (size_t t = 0; t < nmodels; ++t) {
           const typename T::F sign =
               T::select(T::gtF(w[t], zero), one, T::select(T::ltF(w[t], zero), minusOne, zero));
@@ -548,11 +574,14 @@ static void fusedGeneralRange(const MergeTileJob& job, const TileBands* bands, s
         }
       }
       const typename T::M electedMinus = T::ltF(total, zero);
+      DPPA_UNROLL_MODELS
       for (size_t t = 0; t < nmodels; ++t) {
         const typename T::M agrees =
             T::mOr(T::mAndNot(T::gtF(w[t], zero), electedMinus), T::mAnd(T::ltF(w[t], zero), electedMinus));
-        mixed = T::add(mixed, T::select(agrees, w[t], zero));
-        divisor = T::add(divisor, T::select(agrees, T::set1F(job.models[t].weight), zero));
+        // addIf instead of adding a selected 0: mixed and divisor start at +0 and only gain
+        // non-zero terms, so they are never -0 (the one value that + 0 would change).
+        mixed = T::addIf(agrees, mixed, w[t]);
+        divisor = T::addIf(agrees, divisor, weight[t]);
       }
     }
     if (job.normalize) {
@@ -566,7 +595,39 @@ static void fusedGeneralRange(const MergeTileJob& job, const TileBands* bands, s
       default: T::storeF(reinterpret_cast<float*>(job.out) + i, r); break;
     }
   }
-  for (size_t t = 0; t <= nmodels; ++t) nonFinite[t] += counted[t];
+  return T::maskBits(T::gtU(maxMagnitude, T::set1I(0x7F7FFFFFu))) != 0;
+}
+
+// Elements [begin, end) of a tile: W lanes at a time, the rest with ScalarTraits.
+template <class T, int D, size_t NM>
+static bool fusedGeneralRun(const MergeTileJob& job, const TileBands* bands, const FusedRules& rules, size_t start,
+                            size_t begin, size_t end, const uint32_t* words) {
+  const size_t split = begin + (end - begin) / size_t(T::W) * size_t(T::W);
+  const bool vectorSuspect = fusedGeneralRange<T, D, NM>(job, bands, rules, start, begin, split, words);
+  return fusedGeneralRange<S, D, NM>(job, bands, rules, start, split, end, words) || vectorSuspect;
+}
+
+template <int D>
+static bool fusedGeneralRunOf(const MergeTileJob& job, const TileBands* bands, const FusedRules& rules, size_t start,
+                              size_t begin, size_t end, const uint32_t* words) {
+  switch (job.nmodels) {
+    case 1: return fusedGeneralRun<V, D, 1>(job, bands, rules, start, begin, end, words);
+    case 2: return fusedGeneralRun<V, D, 2>(job, bands, rules, start, begin, end, words);
+    case 3: return fusedGeneralRun<V, D, 3>(job, bands, rules, start, begin, end, words);
+    case 4: return fusedGeneralRun<V, D, 4>(job, bands, rules, start, begin, end, words);
+    default: return fusedGeneralRun<V, D, 0>(job, bands, rules, start, begin, end, words);
+  }
+}
+
+template <int D>
+static uint64_t countNonFiniteCoded(const uint8_t* data, size_t start, size_t count) {
+  const typename V::I finiteMax = V::set1I(0x7F7FFFFFu);
+  const size_t split = vectorEnd(count);
+  uint64_t n = 0;
+  for (size_t j = 0; j < split; j += V::W)
+    n += V::popcount(V::gtU(V::absBits(loadInput<V, D>(data, start + j)), finiteMax));
+  for (size_t j = split; j < count; ++j) n += S::absBits(loadInput<S, D>(data, start + j)) > 0x7F7FFFFFu ? 1 : 0;
+  return n;
 }
 
 template <int D>
@@ -578,9 +639,37 @@ static void fusedGeneralTile(const MergeTileJob& job, const TileBands* bands, si
     if (!words) words = reinterpret_cast<uint32_t*>(threadScratch(ScratchSlot::TileModels, kMergeTile * job.nmodels));
     philoxWordsTile(job.models[t].stream, start, count, words + t * kMergeTile);
   }
-  const size_t split = vectorEnd(count);
-  fusedGeneralRange<V, D>(job, bands, start, 0, split, nonFinite, words);
-  fusedGeneralRange<S, D>(job, bands, start, split, count, nonFinite, words);
+  // A band whose tie limit falls inside the tile keeps ties up to local index tieLimit: the
+  // tile is cut after it (cuts in order), that band keeping ties before the cut only.
+  FusedRules rules;
+  struct Cut {
+    size_t at;
+    size_t model;
+    int band;
+  } cuts[kMaxFusedModels * kMaxBands];
+  size_t ncuts = 0;
+  for (size_t t = 0; t < job.nmodels; ++t) {
+    if (job.models[t].kind != SparsifyKind::Bands) continue;
+    for (int k = 0; k < bands[t].nbands; ++k) {
+      const int32_t tieLimit = bands[t].tieLimit[k];
+      rules.keepAbove[t][k] = keepAboveFor(bands[t].bits[k], tieLimit >= 0);
+      if (tieLimit < 0 || size_t(tieLimit) + 1 >= count) continue;
+      size_t c = ncuts++;
+      for (; c > 0 && cuts[c - 1].at > size_t(tieLimit) + 1; --c) cuts[c] = cuts[c - 1];
+      cuts[c] = {size_t(tieLimit) + 1, t, k};
+    }
+  }
+  bool suspect = job.nmodels == 0;  // no δ to watch: count the base
+  size_t begin = 0;
+  for (size_t c = 0; c <= ncuts; ++c) {
+    const size_t end = c < ncuts ? cuts[c].at : count;
+    if (end > begin) suspect = fusedGeneralRunOf<D>(job, bands, rules, start, begin, end, words) || suspect;
+    if (c < ncuts) rules.keepAbove[cuts[c].model][cuts[c].band] = keepAboveFor(bands[cuts[c].model].bits[cuts[c].band], false);
+    begin = end;
+  }
+  if (!suspect) return;
+  nonFinite[0] += countNonFiniteCoded<D>(job.base, start, count);
+  for (size_t t = 0; t < job.nmodels; ++t) nonFinite[t + 1] += countNonFiniteCoded<D>(job.models[t].data, start, count);
 }
 
 static void mergeTile(const MergeTileJob& job, const TileBands* bands, size_t start, size_t count,

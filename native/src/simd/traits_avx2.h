@@ -35,6 +35,7 @@ struct Avx2Traits {
   static I addI(I a, I b) { return _mm256_add_epi32(a, b); }
   static F floatFromInt(I a) { return _mm256_cvtepi32_ps(a); }  // exact below 2^24
   static I shiftRight(I a, int s) { return _mm256_srli_epi32(a, s); }
+  static I maxU(I a, I b) { return _mm256_max_epu32(a, b); }
   static M gtF(F a, F b) { return _mm256_cmp_ps(a, b, _CMP_GT_OQ); }
   static M ltF(F a, F b) { return _mm256_cmp_ps(a, b, _CMP_LT_OQ); }
   // AVX2 compares only signed integers: flip the sign bits to compare unsigned.
@@ -51,6 +52,9 @@ struct Avx2Traits {
   static M mNot(M a) { return _mm256_xor_ps(a, _mm256_castsi256_ps(_mm256_set1_epi32(-1))); }
   static M mNone() { return _mm256_setzero_ps(); }
   static F select(M m, F ifTrue, F ifFalse) { return _mm256_blendv_ps(ifFalse, ifTrue, m); }
+  // Masks are all ones or all zeros per lane: and selects exactly.
+  static F mulOrZero(M m, F a, F b) { return _mm256_and_ps(m, _mm256_mul_ps(a, b)); }
+  static F addIf(M m, F a, F b) { return _mm256_blendv_ps(a, _mm256_add_ps(a, b), m); }
   static unsigned maskBits(M m) { return unsigned(_mm256_movemask_ps(m)); }  // bit l: lane l
   static unsigned popcount(M m) { return unsigned(__builtin_popcount(unsigned(_mm256_movemask_ps(m)))); }
 

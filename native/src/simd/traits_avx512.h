@@ -36,6 +36,7 @@ struct Avx512Traits {
   static I addI(I a, I b) { return _mm512_add_epi32(a, b); }
   static F floatFromInt(I a) { return _mm512_cvtepi32_ps(a); }  // exact below 2^24
   static I shiftRight(I a, int s) { return _mm512_srli_epi32(a, unsigned(s)); }
+  static I maxU(I a, I b) { return _mm512_max_epu32(a, b); }
   static M gtF(F a, F b) { return _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ); }
   static M ltF(F a, F b) { return _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ); }
   static M gtU(I a, I b) { return _mm512_cmpgt_epu32_mask(a, b); }
@@ -48,6 +49,8 @@ struct Avx512Traits {
   static M mNot(M a) { return M(~a); }
   static M mNone() { return 0; }
   static F select(M m, F ifTrue, F ifFalse) { return _mm512_mask_blend_ps(m, ifFalse, ifTrue); }
+  static F mulOrZero(M m, F a, F b) { return _mm512_maskz_mul_ps(m, a, b); }
+  static F addIf(M m, F a, F b) { return _mm512_mask_add_ps(a, m, a, b); }
   static unsigned maskBits(M m) { return unsigned(m); }  // bit l: lane l
   static unsigned popcount(M m) { return unsigned(__builtin_popcount(unsigned(m))); }
 

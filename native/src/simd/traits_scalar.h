@@ -37,6 +37,7 @@ struct ScalarTraits {
   static I addI(I a, I b) { return a + b; }
   static F floatFromInt(I a) { return float(int32_t(a)); }  // exact below 2^24
   static I shiftRight(I a, int s) { return a >> s; }
+  static I maxU(I a, I b) { return a > b ? a : b; }
   static M gtF(F a, F b) { return a > b; }
   static M ltF(F a, F b) { return a < b; }
   static M gtU(I a, I b) { return a > b; }
@@ -49,6 +50,8 @@ struct ScalarTraits {
   static M mNot(M a) { return !a; }
   static M mNone() { return false; }
   static F select(M m, F ifTrue, F ifFalse) { return m ? ifTrue : ifFalse; }
+  static F mulOrZero(M m, F a, F b) { return m ? a * b : 0.0f; }  // select(m, a·b, +0)
+  static F addIf(M m, F a, F b) { return m ? a + b : a; }         // select(m, a + b, a)
   static unsigned maskBits(M m) { return m ? 1u : 0u; }  // bit l: lane l
   static unsigned popcount(M m) { return m ? 1u : 0u; }
 
