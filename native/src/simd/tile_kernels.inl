@@ -368,6 +368,9 @@ static void weightedRange(const MergeTileModel& model, const TileBands& bands, c
   }
 }
 
+// Smallest float above 1e-8: |div| < 1e-8 (in real numbers) exactly when |div| < this.
+constexpr float kTinyDivisor = 0x1.5798f0p-27f;
+
 // result[j] = b + λ·mixed, from the weighted values W_t of every model (see kernels.h).
 template <class T>
 static void combineRange(const MergeTileJob& job, const float* base, const float* weighted, float* result,
@@ -375,8 +378,7 @@ static void combineRange(const MergeTileJob& job, const float* base, const float
   const size_t stride = kMergeTile;
   const typename T::F zero = T::zeroF();
   const typename T::F lambda = T::set1F(job.lambda);
-  // Smallest float above 1e-8: |div| < 1e-8 (in real numbers) exactly when |div| < this.
-  const typename T::F tinyDivisor = T::set1F(0x1.5798f0p-27f);
+  const typename T::F tinyDivisor = T::set1F(kTinyDivisor);
   for (size_t j = begin; j < end; j += T::W) {
     typename T::F mixed = zero;
     typename T::F divisor = zero;
@@ -415,7 +417,8 @@ static void combineRange(const MergeTileJob& job, const float* base, const float
 }
 
 // The fused loop of job.fusedDense (tile_ops.h): every operation of weightedRange (Dense,
-// Random) and combineRange (None) on registers, inputs decoded in place. D: 1 = F32, 2 = BF16, 3 = F16.
+// Random, Bands) and combineRange, in the same order, on registers, inputs decoded in place.
+// D: 1 = F32, 2 = BF16, 3 = F16.
 template <class T, int D>
 static typename T::F loadInput(const uint8_t* data, size_t i) {
   if (D == 2) return T::loadBF16(data + 2 * i);
@@ -423,103 +426,61 @@ static typename T::F loadInput(const uint8_t* data, size_t i) {
   return T::loadF(reinterpret_cast<const float*>(data) + i);
 }
 
-template <class T, int D>
-static void fusedDenseRange(const MergeTileJob& job, size_t start, size_t begin, size_t end, uint64_t* nonFinite,
-                            const uint32_t* words) {
-  const typename T::I finiteMax = T::set1I(0x7F7FFFFFu);
-  const typename T::F zero = T::zeroF();
-  const typename T::F lambda = T::set1F(job.lambda);
-  typename T::F divisor = T::set1F(job.divisorAll);
-  divisor = T::select(T::ltF(T::absF(divisor), T::set1F(0x1.5798f0p-27f)), T::set1F(1.0f), divisor);
-  const size_t nmodels = job.nmodels;
-  uint64_t baseNonFinite = 0;
-  // Counted in locals: nonFinite points into an array shared with other workers' tasks
-  // (updating it per vector would bounce its cache line between cores).
-  uint64_t modelNonFinite[kMaxModels];
-  for (size_t t = 0; t < nmodels; ++t) modelNonFinite[t] = 0;
-  for (size_t j = begin; j < end; j += T::W) {
-    const size_t i = start + j;
-    const typename T::F b = loadInput<T, D>(job.base, i);
-    baseNonFinite += T::popcount(T::gtU(T::absBits(b), finiteMax));
-    typename T::F mixed = zero;
-    for (size_t t = 0; t < nmodels; ++t) {
-      const MergeTileModel& model = job.models[t];
-      const typename T::F x = loadInput<T, D>(model.data, i);
-      modelNonFinite[t] += T::popcount(T::gtU(T::absBits(x), finiteMax));
-      const typename T::F d = T::sub(x, b);
-      typename T::F v;
-      if (model.kind == SparsifyKind::Random) {
-        // As weightedRange: kept when (word >> 8) < keepBelow; words of model t at t·kMergeTile.
-        const typename T::M keep =
-            T::ltS(T::shiftRight(T::loadI(words + t * kMergeTile + j), 8), T::set1I(model.keepBelow));
-        v = T::select(keep, T::mul(T::set1F(model.rescale), d), zero);
-      } else {
-        v = T::mul(T::set1F(model.factor), d);
-      }
-      mixed = T::add(mixed, T::mul(T::set1F(model.weight), v));
-    }
-    if (job.normalize) mixed = T::div(mixed, divisor);
-    const typename T::F r = T::add(b, T::mul(lambda, mixed));
-    switch (job.outDtype) {
-      case DType::BF16: T::storeBF16(job.out + 2 * i, r); break;
-      case DType::F16: T::storeF16(job.out + 2 * i, r); break;
-      default: T::storeF(reinterpret_cast<float*>(job.out) + i, r); break;
-    }
-  }
-  nonFinite[0] += baseNonFinite;
-  for (size_t t = 0; t < nmodels; ++t) nonFinite[t + 1] += modelNonFinite[t];
-}
-
-template <int D>
-static void fusedDenseTile(const MergeTileJob& job, size_t start, size_t count, uint64_t* nonFinite) {
-  uint32_t* words = nullptr;
-  for (size_t t = 0; t < job.nmodels; ++t) {
-    if (job.models[t].kind != SparsifyKind::Random) continue;
-    if (!words) words = reinterpret_cast<uint32_t*>(threadScratch(ScratchSlot::TileModels, kMergeTile * job.nmodels));
-    philoxWordsTile(job.models[t].stream, start, count, words + t * kMergeTile);
-  }
-  const size_t split = vectorEnd(count);
-  fusedDenseRange<V, D>(job, start, 0, split, nonFinite, words);
-  fusedDenseRange<S, D>(job, start, split, count, nonFinite, words);
-}
-
-// The fused loop of job.fusedDense with bands and/or a consensus (job.fusedGeneral): the
-// operations of weightedRange (Dense, Random, Bands) and combineRange, in the same order, with
-// every W_t in registers and inputs decoded in place. D as fusedDenseRange.
+// What the fused loop holds constant over a run of elements of one tile.
 //
-// Within a run of elements the band rules are constants (fusedGeneralTile cuts a tile where a
-// partial tie limit ends): band k of model t keeps an element when its abs bits, as int32,
-// exceed keepAbove[t][k]. NaN/Inf are not counted here: the range returns whether some |δ| is
-// not finite, which every non-finite input causes (δ = x - b is then NaN or ±Inf), and the
-// tile is recounted exactly in that rare case.
-struct FusedRules {
+// Band rules: within a run every band's rule is "abs > bits" or "abs >= bits" (fusedTile cuts
+// the tile where a partial tie limit ends), i.e. abs > keepAbove as int32 (abs bits are at most
+// 0x7FFFFFFF, non-negative). Band model t keeps an element when abs > keptAbove[t], the least
+// keepAbove of its bands (the union of the bands' rules); its factor is that of the first band
+// k < last with abs > keepAbove[t][k], else the last band's.
+//
+// Exact shortcuts (each leaves every bit as the general formula gives it):
+//  - unitWeights, unitLambda: f(weight) or f(lambda) is 1, so 1·x = x is skipped (x is never a
+//    signalling NaN: it comes out of arithmetic).
+//  - divisorFloor > 0 (a consensus; every f(weight) >= kTinyDivisor, so not NaN): the divisor
+//    is 0 (no model matches; then mixed = +0) or at least the least weight, so
+//    max(divisor, divisorFloor) gives the same quotient as the clamp |div| < 1e-8 -> 1.
+//  - fixedDivisor (no consensus): the clamped constant divisor; 1 skips the division.
+struct FusedTile {
+  const TileBands* bands;
+  const uint32_t* words;  // Philox words of Random model t at t·kMergeTile
+  int32_t keptAbove[kMaxFusedModels];
   int32_t keepAbove[kMaxFusedModels][kMaxBands];
+  bool unitWeights, unitLambda;
+  float divisorFloor, fixedDivisor;
 };
 
-// "abs > bits, or abs == bits when ties are kept" as the one compare abs > keepAbove (abs bits
-// are at most 0x7FFFFFFF, non-negative as int32; bits above that keep nothing, ties included).
+// "abs > bits, or abs == bits when ties are kept" as abs > keepAbove (bits above 0x7FFFFFFF
+// keep nothing, ties included).
 static int32_t keepAboveFor(uint32_t bits, bool tiesKept) {
   if (bits > 0x7FFFFFFFu) return 0x7FFFFFFF;
   return tiesKept ? int32_t(bits) - 1 : int32_t(bits);
 }
 
-// NM: the model count when 1..4, 0 for any count up to kMaxFusedModels. Model loops unrolled
-// (NM > 0: completely), so that every W_t stays in a register.
+static void setKeptAbove(FusedTile& tile, size_t t) {
+  int32_t least = 0x7FFFFFFF;
+  for (int k = 0; k < tile.bands[t].nbands; ++k) least = tile.keepAbove[t][k] < least ? tile.keepAbove[t][k] : least;
+  tile.keptAbove[t] = least;
+}
+
+// NM: the model count when 1..4, 0 for any count. Model loops are unrolled (NM > 0:
+// completely), so that every W_t stays in a register. NaN/Inf are not counted here: the
+// range returns whether some |δ| is not finite, which every non-finite input causes (δ = x - b
+// is then NaN or ±Inf); fusedTile recounts exactly in that rare case.
 #define DPPA_UNROLL_MODELS _Pragma("GCC unroll 4")
 template <class T, int D, size_t NM>
-static bool fusedGeneralRange(const MergeTileJob& job, const TileBands* bands, const FusedRules& rules, size_t start,
-                              size_t begin, size_t end, const uint32_t* words) {
+static bool fusedRange(const MergeTileJob& job, const FusedTile& tile, size_t start, size_t begin, size_t end) {
   const typename T::F zero = T::zeroF();
   const typename T::F lambda = T::set1F(job.lambda);
-  const typename T::F tinyDivisor = T::set1F(0x1.5798f0p-27f);
   const size_t nmodels = NM ? NM : job.nmodels;
-  typename T::F weight[kMaxFusedModels];
-  DPPA_UNROLL_MODELS
-  for (size_t t = 0; t < nmodels; ++t) weight[t] = T::set1F(job.models[t].weight);
+  const bool consensus = job.consensus != Consensus::None;
   typename T::I maxMagnitude = T::set1I(0);
   for (size_t j = begin; j < end; j += T::W) {
     const size_t i = start + j;
     const typename T::F b = loadInput<T, D>(job.base, i);
+    typename T::F mixed = zero;
+    // W_t, needed only with a consensus (then nmodels <= kMaxFusedModels); with NM > 0 always
+    // set (they are registers), so that the compiler sees them initialized.
     typename T::F w[kMaxFusedModels];
     DPPA_UNROLL_MODELS
     for (size_t t = 0; t < nmodels; ++t) {
@@ -529,43 +490,36 @@ static bool fusedGeneralRange(const MergeTileJob& job, const TileBands* bands, c
       maxMagnitude = T::maxU(maxMagnitude, magnitude);
       typename T::F v;
       if (model.kind == SparsifyKind::Bands) {
-        // f(bandFactor) of the first band keeping the element (bands scanned from the last),
-        // times d; 0 when no band keeps it.
-        const int last = bands[t].nbands - 1;
-        if (last < 0) {
-          v = zero;
-        } else {
-          typename T::M kept = T::gtS(magnitude, T::set1I(uint32_t(rules.keepAbove[t][last])));
-          typename T::F factor = T::set1F(bands[t].factor[last]);
-          for (int k = last - 1; k >= 0; --k) {
-            const typename T::M keep = T::gtS(magnitude, T::set1I(uint32_t(rules.keepAbove[t][k])));
-            factor = T::select(keep, T::set1F(bands[t].factor[k]), factor);
-            kept = T::mOr(kept, keep);
-          }
-          v = T::mulOrZero(kept, factor, d);
-        }
+        const TileBands& bands = tile.bands[t];
+        const int last = bands.nbands - 1;
+        typename T::F factor = T::set1F(last >= 0 ? bands.factor[last] : 0.0f);
+        for (int k = last - 1; k >= 0; --k)
+          factor = T::select(T::gtS(magnitude, T::set1I(uint32_t(tile.keepAbove[t][k]))), T::set1F(bands.factor[k]),
+                             factor);
+        v = T::mulOrZero(T::gtS(magnitude, T::set1I(uint32_t(tile.keptAbove[t]))), factor, d);
       } else if (model.kind == SparsifyKind::Random) {
         const typename T::M keep =
-            T::ltS(T::shiftRight(T::loadI(words + t * kMergeTile + j), 8), T::set1I(model.keepBelow));
+            T::ltS(T::shiftRight(T::loadI(tile.words + t * kMergeTile + j), 8), T::set1I(model.keepBelow));
         v = T::mulOrZero(keep, T::set1F(model.rescale), d);
       } else {
         v = T::mul(T::set1F(model.factor), d);
       }
-      w[t] = T::mul(weight[t], v);
+      const typename T::F weighted = tile.unitWeights ? v : T::mul(T::set1F(model.weight), v);
+      if (NM > 0 || consensus) w[t] = weighted;
+      if (!consensus) mixed = T::add(mixed, weighted);
     }
-    typename T::F mixed = zero;
-    typename T::F divisor = zero;
-    if (job.consensus == Consensus::None) {
-      DPPA_UNROLL_MODELS
-      for (size_t t = 0; t < nmodels; ++t) mixed = T::add(mixed, w[t]);
-      divisor = T::set1F(job.divisorAll);
-    } else {
-      typename T::F total = zero;
+    if (!consensus) {
+      if (job.normalize && tile.fixedDivisor != 1.0f) mixed = T::div(mixed, T::set1F(tile.fixedDivisor));
+    } else if (nmodels > 0) {
+      // Only the sign of the total is used: starting from W_0 instead of 0 + W_0 (which turns
+      // -0 into +0) changes no sign, as -0 and +0 are both not below 0.
+      typename T::F total = w[0];
       if (job.consensus == Consensus::Sum) {
         DPPA_UNROLL_MODELS
-        for (size_t t = 0; t < nmodels; ++t) total = T::add(total, w[t]);
+        for (size_t t = 1; t < nmodels; ++t) total = T::add(total, w[t]);
       } else {
         const typename T::F one = T::set1F(1.0f), minusOne = T::set1F(-1.0f);
+        total = zero;
         DPPA_UNROLL_MODELS
         for (size_t t = 0; t < nmodels; ++t) {
           const typename T::F sign =
@@ -573,22 +527,27 @@ static bool fusedGeneralRange(const MergeTileJob& job, const TileBands* bands, c
           total = T::add(total, sign);
         }
       }
+      // W_t matches γ when γ·W_t > 0 (never for zeros and NaN). mixed and the divisor start at
+      // +0 and gain only non-zero terms: never -0, the one value that + 0 would change, so
+      // terms are added only where they match, and the first one is taken as is (0 + x = x).
       const typename T::M electedMinus = T::ltF(total, zero);
+      typename T::F divisor = zero;
       DPPA_UNROLL_MODELS
       for (size_t t = 0; t < nmodels; ++t) {
-        const typename T::M agrees =
-            T::mOr(T::mAndNot(T::gtF(w[t], zero), electedMinus), T::mAnd(T::ltF(w[t], zero), electedMinus));
-        // addIf instead of adding a selected 0: mixed and divisor start at +0 and only gain
-        // non-zero terms, so they are never -0 (the one value that + 0 would change).
-        mixed = T::addIf(agrees, mixed, w[t]);
-        divisor = T::addIf(agrees, divisor, weight[t]);
+        const typename T::M agrees = T::gtF(T::negateIf(electedMinus, w[t]), zero);
+        const typename T::F weight = T::set1F(job.models[t].weight);
+        mixed = t == 0 ? T::select(agrees, w[t], zero) : T::addIf(agrees, mixed, w[t]);
+        if (job.normalize) divisor = t == 0 ? T::select(agrees, weight, zero) : T::addIf(agrees, divisor, weight);
+      }
+      if (job.normalize) {
+        if (tile.divisorFloor > 0.0f)
+          divisor = T::maxF(divisor, T::set1F(tile.divisorFloor));
+        else
+          divisor = T::select(T::ltF(T::absF(divisor), T::set1F(kTinyDivisor)), T::set1F(1.0f), divisor);
+        mixed = T::div(mixed, divisor);
       }
     }
-    if (job.normalize) {
-      divisor = T::select(T::ltF(T::absF(divisor), tinyDivisor), T::set1F(1.0f), divisor);
-      mixed = T::div(mixed, divisor);
-    }
-    const typename T::F r = T::add(b, T::mul(lambda, mixed));
+    const typename T::F r = T::add(b, tile.unitLambda ? mixed : T::mul(lambda, mixed));
     switch (job.outDtype) {
       case DType::BF16: T::storeBF16(job.out + 2 * i, r); break;
       case DType::F16: T::storeF16(job.out + 2 * i, r); break;
@@ -599,23 +558,21 @@ static bool fusedGeneralRange(const MergeTileJob& job, const TileBands* bands, c
 }
 
 // Elements [begin, end) of a tile: W lanes at a time, the rest with ScalarTraits.
-template <class T, int D, size_t NM>
-static bool fusedGeneralRun(const MergeTileJob& job, const TileBands* bands, const FusedRules& rules, size_t start,
-                            size_t begin, size_t end, const uint32_t* words) {
-  const size_t split = begin + (end - begin) / size_t(T::W) * size_t(T::W);
-  const bool vectorSuspect = fusedGeneralRange<T, D, NM>(job, bands, rules, start, begin, split, words);
-  return fusedGeneralRange<S, D, NM>(job, bands, rules, start, split, end, words) || vectorSuspect;
+template <int D, size_t NM>
+static bool fusedRun(const MergeTileJob& job, const FusedTile& tile, size_t start, size_t begin, size_t end) {
+  const size_t split = begin + (end - begin) / size_t(V::W) * size_t(V::W);
+  const bool vectorSuspect = fusedRange<V, D, NM>(job, tile, start, begin, split);
+  return fusedRange<S, D, NM>(job, tile, start, split, end) || vectorSuspect;
 }
 
 template <int D>
-static bool fusedGeneralRunOf(const MergeTileJob& job, const TileBands* bands, const FusedRules& rules, size_t start,
-                              size_t begin, size_t end, const uint32_t* words) {
+static bool fusedRunOf(const MergeTileJob& job, const FusedTile& tile, size_t start, size_t begin, size_t end) {
   switch (job.nmodels) {
-    case 1: return fusedGeneralRun<V, D, 1>(job, bands, rules, start, begin, end, words);
-    case 2: return fusedGeneralRun<V, D, 2>(job, bands, rules, start, begin, end, words);
-    case 3: return fusedGeneralRun<V, D, 3>(job, bands, rules, start, begin, end, words);
-    case 4: return fusedGeneralRun<V, D, 4>(job, bands, rules, start, begin, end, words);
-    default: return fusedGeneralRun<V, D, 0>(job, bands, rules, start, begin, end, words);
+    case 1: return fusedRun<D, 1>(job, tile, start, begin, end);
+    case 2: return fusedRun<D, 2>(job, tile, start, begin, end);
+    case 3: return fusedRun<D, 3>(job, tile, start, begin, end);
+    case 4: return fusedRun<D, 4>(job, tile, start, begin, end);
+    default: return fusedRun<D, 0>(job, tile, start, begin, end);
   }
 }
 
@@ -626,22 +583,36 @@ static uint64_t countNonFiniteCoded(const uint8_t* data, size_t start, size_t co
   uint64_t n = 0;
   for (size_t j = 0; j < split; j += V::W)
     n += V::popcount(V::gtU(V::absBits(loadInput<V, D>(data, start + j)), finiteMax));
-  for (size_t j = split; j < count; ++j) n += S::absBits(loadInput<S, D>(data, start + j)) > 0x7F7FFFFFu ? 1 : 0;
+  for (size_t j = split; j < count; ++j) n += S::popcount(S::absBits(loadInput<S, D>(data, start + j)) > 0x7F7FFFFFu);
   return n;
 }
 
 template <int D>
-static void fusedGeneralTile(const MergeTileJob& job, const TileBands* bands, size_t start, size_t count,
-                             uint64_t* nonFinite) {
+static void fusedTile(const MergeTileJob& job, const TileBands* bands, size_t start, size_t count,
+                      uint64_t* nonFinite) {
   uint32_t* words = nullptr;
+  bool unitWeights = true, weightsAboveTiny = job.consensus != Consensus::None && job.nmodels > 0;
+  float leastWeight = 0.0f;
   for (size_t t = 0; t < job.nmodels; ++t) {
-    if (job.models[t].kind != SparsifyKind::Random) continue;
+    const MergeTileModel& model = job.models[t];
+    unitWeights = unitWeights && model.weight == 1.0f;
+    weightsAboveTiny = weightsAboveTiny && model.weight >= kTinyDivisor;
+    leastWeight = t == 0 || model.weight < leastWeight ? model.weight : leastWeight;
+    if (model.kind != SparsifyKind::Random) continue;
     if (!words) words = reinterpret_cast<uint32_t*>(threadScratch(ScratchSlot::TileModels, kMergeTile * job.nmodels));
-    philoxWordsTile(job.models[t].stream, start, count, words + t * kMergeTile);
+    philoxWordsTile(model.stream, start, count, words + t * kMergeTile);
   }
+  FusedTile tile;
+  tile.bands = bands;
+  tile.words = words;
+  tile.unitWeights = unitWeights;
+  tile.unitLambda = job.lambda == 1.0f;
+  tile.divisorFloor = weightsAboveTiny ? leastWeight : 0.0f;
+  const float divisorAll = job.divisorAll;
+  tile.fixedDivisor = divisorAll < kTinyDivisor && divisorAll > -kTinyDivisor ? 1.0f : divisorAll;
+
   // A band whose tie limit falls inside the tile keeps ties up to local index tieLimit: the
   // tile is cut after it (cuts in order), that band keeping ties before the cut only.
-  FusedRules rules;
   struct Cut {
     size_t at;
     size_t model;
@@ -652,19 +623,24 @@ static void fusedGeneralTile(const MergeTileJob& job, const TileBands* bands, si
     if (job.models[t].kind != SparsifyKind::Bands) continue;
     for (int k = 0; k < bands[t].nbands; ++k) {
       const int32_t tieLimit = bands[t].tieLimit[k];
-      rules.keepAbove[t][k] = keepAboveFor(bands[t].bits[k], tieLimit >= 0);
+      tile.keepAbove[t][k] = keepAboveFor(bands[t].bits[k], tieLimit >= 0);
       if (tieLimit < 0 || size_t(tieLimit) + 1 >= count) continue;
       size_t c = ncuts++;
       for (; c > 0 && cuts[c - 1].at > size_t(tieLimit) + 1; --c) cuts[c] = cuts[c - 1];
       cuts[c] = {size_t(tieLimit) + 1, t, k};
     }
+    setKeptAbove(tile, t);
   }
   bool suspect = job.nmodels == 0;  // no δ to watch: count the base
   size_t begin = 0;
   for (size_t c = 0; c <= ncuts; ++c) {
     const size_t end = c < ncuts ? cuts[c].at : count;
-    if (end > begin) suspect = fusedGeneralRunOf<D>(job, bands, rules, start, begin, end, words) || suspect;
-    if (c < ncuts) rules.keepAbove[cuts[c].model][cuts[c].band] = keepAboveFor(bands[cuts[c].model].bits[cuts[c].band], false);
+    if (end > begin) suspect = fusedRunOf<D>(job, tile, start, begin, end) || suspect;
+    if (c < ncuts) {
+      const size_t t = cuts[c].model;
+      tile.keepAbove[t][cuts[c].band] = keepAboveFor(bands[t].bits[cuts[c].band], false);
+      setKeptAbove(tile, t);
+    }
     begin = end;
   }
   if (!suspect) return;
@@ -674,18 +650,10 @@ static void fusedGeneralTile(const MergeTileJob& job, const TileBands* bands, si
 
 static void mergeTile(const MergeTileJob& job, const TileBands* bands, size_t start, size_t count,
                       uint64_t* nonFinite) {
-  if (job.fusedGeneral) {
-    switch (job.fusedDense) {
-      case 1: return fusedGeneralTile<1>(job, bands, start, count, nonFinite);
-      case 2: return fusedGeneralTile<2>(job, bands, start, count, nonFinite);
-      case 3: return fusedGeneralTile<3>(job, bands, start, count, nonFinite);
-      default: break;
-    }
-  }
   switch (job.fusedDense) {
-    case 1: return fusedDenseTile<1>(job, start, count, nonFinite);
-    case 2: return fusedDenseTile<2>(job, start, count, nonFinite);
-    case 3: return fusedDenseTile<3>(job, start, count, nonFinite);
+    case 1: return fusedTile<1>(job, bands, start, count, nonFinite);
+    case 2: return fusedTile<2>(job, bands, start, count, nonFinite);
+    case 3: return fusedTile<3>(job, bands, start, count, nonFinite);
     default: break;
   }
   float* base = threadScratch(ScratchSlot::TileBase, kMergeTile);

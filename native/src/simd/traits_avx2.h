@@ -28,6 +28,7 @@ struct Avx2Traits {
   static F sub(F a, F b) { return _mm256_sub_ps(a, b); }
   static F mul(F a, F b) { return _mm256_mul_ps(a, b); }
   static F div(F a, F b) { return _mm256_div_ps(a, b); }
+  static F maxF(F a, F b) { return _mm256_max_ps(a, b); }
   static I bitsOf(F x) { return _mm256_castps_si256(x); }
   static F floatOf(I u) { return _mm256_castsi256_ps(u); }
   static I absBits(F x) { return _mm256_and_si256(bitsOf(x), _mm256_set1_epi32(0x7FFFFFFF)); }
@@ -55,6 +56,7 @@ struct Avx2Traits {
   // Masks are all ones or all zeros per lane: and selects exactly.
   static F mulOrZero(M m, F a, F b) { return _mm256_and_ps(m, _mm256_mul_ps(a, b)); }
   static F addIf(M m, F a, F b) { return _mm256_blendv_ps(a, _mm256_add_ps(a, b), m); }
+  static F negateIf(M m, F x) { return _mm256_xor_ps(x, _mm256_and_ps(m, _mm256_set1_ps(-0.0f))); }
   static unsigned maskBits(M m) { return unsigned(_mm256_movemask_ps(m)); }  // bit l: lane l
   static unsigned popcount(M m) { return unsigned(__builtin_popcount(unsigned(_mm256_movemask_ps(m)))); }
 

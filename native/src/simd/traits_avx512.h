@@ -29,6 +29,7 @@ struct Avx512Traits {
   static F sub(F a, F b) { return _mm512_sub_ps(a, b); }
   static F mul(F a, F b) { return _mm512_mul_ps(a, b); }
   static F div(F a, F b) { return _mm512_div_ps(a, b); }
+  static F maxF(F a, F b) { return _mm512_max_ps(a, b); }
   static I bitsOf(F x) { return _mm512_castps_si512(x); }
   static F floatOf(I u) { return _mm512_castsi512_ps(u); }
   static I absBits(F x) { return _mm512_and_si512(bitsOf(x), _mm512_set1_epi32(0x7FFFFFFF)); }
@@ -51,6 +52,7 @@ struct Avx512Traits {
   static F select(M m, F ifTrue, F ifFalse) { return _mm512_mask_blend_ps(m, ifFalse, ifTrue); }
   static F mulOrZero(M m, F a, F b) { return _mm512_maskz_mul_ps(m, a, b); }
   static F addIf(M m, F a, F b) { return _mm512_mask_add_ps(a, m, a, b); }
+  static F negateIf(M m, F x) { return _mm512_mask_xor_ps(x, m, x, _mm512_set1_ps(-0.0f)); }
   static unsigned maskBits(M m) { return unsigned(m); }  // bit l: lane l
   static unsigned popcount(M m) { return unsigned(__builtin_popcount(unsigned(m))); }
 

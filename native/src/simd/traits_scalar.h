@@ -30,6 +30,7 @@ struct ScalarTraits {
   static F sub(F a, F b) { return a - b; }
   static F mul(F a, F b) { return a * b; }
   static F div(F a, F b) { return a / b; }
+  static F maxF(F a, F b) { return a > b ? a : b; }  // as x86 max: b when unordered
   static I bitsOf(F x) { uint32_t u; std::memcpy(&u, &x, 4); return u; }
   static F floatOf(I u) { float x; std::memcpy(&x, &u, 4); return x; }
   static I absBits(F x) { return bitsOf(x) & 0x7FFFFFFFu; }
@@ -52,6 +53,7 @@ struct ScalarTraits {
   static F select(M m, F ifTrue, F ifFalse) { return m ? ifTrue : ifFalse; }
   static F mulOrZero(M m, F a, F b) { return m ? a * b : 0.0f; }  // select(m, a·b, +0)
   static F addIf(M m, F a, F b) { return m ? a + b : a; }         // select(m, a + b, a)
+  static F negateIf(M m, F x) { return m ? floatOf(bitsOf(x) ^ 0x80000000u) : x; }  // sign bit flipped
   static unsigned maskBits(M m) { return m ? 1u : 0u; }  // bit l: lane l
   static unsigned popcount(M m) { return m ? 1u : 0u; }
 
