@@ -428,25 +428,30 @@ static typename T::F loadInput(const uint8_t* data, size_t i) {
 
 // What the fused loop holds constant over a run of elements of one tile.
 //
-// Band rules: within a run every band's rule is "abs > bits" or "abs >= bits" (fusedTile cuts
-// the tile where a partial tie limit ends), i.e. abs > keepAbove as int32 (abs bits are at most
-// 0x7FFFFFFF, non-negative). Band model t keeps an element when abs > keptAbove[t], the least
-// keepAbove of its bands (the union of the bands' rules); its factor is that of the first band
-// k < last with abs > keepAbove[t][k], else the last band's.
+// Dense and Bands models share one form: v = f(factor)·d where abs(d) > keptAbove (as int32;
+// abs bits are at most 0x7FFFFFFF, non-negative), else 0. Dense: keptAbove = -1 (always kept),
+// the factor f(factor). Bands: within a run every band's rule is "abs > bits" or "abs >= bits"
+// (fusedTile cuts the tile where a partial tie limit ends), i.e. abs > keepAbove_k; kept is
+// their union, abs > min_k keepAbove_k, and the factor is that of the first band keeping the
+// element: the last band's, overridden by steps s = 0, 1, ... (bands last - 1 down to 0):
+// factor = stepFactor[s] where abs > stepAbove[s]. Every model has the same number of steps
+// (nsteps); missing ones have stepAbove = 0x7FFFFFFF, which nothing exceeds.
 //
 // Exact shortcuts (each leaves every bit as the general formula gives it):
-//  - unitWeights, unitLambda: f(weight) or f(lambda) is 1, so 1·x = x is skipped (x is never a
-//    signalling NaN: it comes out of arithmetic).
+//  - unitLambda: f(lambda) is 1, so 1·x = x is skipped (x is never a signalling NaN).
 //  - divisorFloor > 0 (a consensus; every f(weight) >= kTinyDivisor, so not NaN): the divisor
 //    is 0 (no model matches; then mixed = +0) or at least the least weight, so
 //    max(divisor, divisorFloor) gives the same quotient as the clamp |div| < 1e-8 -> 1.
 //  - fixedDivisor (no consensus): the clamped constant divisor; 1 skips the division.
 struct FusedTile {
-  const TileBands* bands;
   const uint32_t* words;  // Philox words of Random model t at t·kMergeTile
-  int32_t keptAbove[kMaxFusedModels];
-  int32_t keepAbove[kMaxFusedModels][kMaxBands];
-  bool unitWeights, unitLambda;
+  bool anyBands;
+  int nsteps;
+  int32_t keptAbove[kMaxModels];
+  float factor[kMaxModels];
+  int32_t stepAbove[kMaxFusedModels][kMaxBands];
+  float stepFactor[kMaxFusedModels][kMaxBands];
+  bool unitLambda;
   float divisorFloor, fixedDivisor;
 };
 
@@ -457,31 +462,42 @@ static int32_t keepAboveFor(uint32_t bits, bool tiesKept) {
   return tiesKept ? int32_t(bits) - 1 : int32_t(bits);
 }
 
-static void setKeptAbove(FusedTile& tile, size_t t) {
+// keptAbove and the steps of band model t from its bands' keepAbove.
+static void setBandRules(FusedTile& tile, size_t t, const TileBands& bands, const int32_t* keepAbove) {
+  const int last = bands.nbands - 1;
   int32_t least = 0x7FFFFFFF;
-  for (int k = 0; k < tile.bands[t].nbands; ++k) least = tile.keepAbove[t][k] < least ? tile.keepAbove[t][k] : least;
+  for (int k = 0; k <= last; ++k) least = keepAbove[k] < least ? keepAbove[k] : least;
   tile.keptAbove[t] = least;
+  tile.factor[t] = last >= 0 ? bands.factor[last] : 0.0f;
+  const int missing = tile.nsteps - (last > 0 ? last : 0);
+  for (int s = 0; s < tile.nsteps; ++s) {
+    const int k = last - 1 - (s - missing);
+    tile.stepAbove[t][s] = s < missing ? 0x7FFFFFFF : keepAbove[k];
+    tile.stepFactor[t][s] = s < missing ? 0.0f : bands.factor[k];
+  }
 }
 
-// NM: the model count when 1..4, 0 for any count. Model loops are unrolled (NM > 0:
-// completely), so that every W_t stays in a register. NaN/Inf are not counted here: the
-// range returns whether some |δ| is not finite, which every non-finite input causes (δ = x - b
-// is then NaN or ±Inf); fusedTile recounts exactly in that rare case.
+// Values of the template parameter NS of fusedRange besides tile.nsteps = 0, 1.
+constexpr int kNoBands = -1;  // no model is Bands: Dense is v = f(factor)·d, no compare
+constexpr int kAnySteps = -2;
+
+// NM: the model count when 1..4, 0 for any count; NS: see kNoBands.
+// Model loops are unrolled (NM > 0: completely), so that every W_t stays in a register, and
+// there is no branch per model but for Random models. NaN/Inf are not counted here: the range
+// returns whether some |δ| is not finite, which every non-finite input causes (δ = x - b is
+// then NaN or ±Inf); fusedTile recounts exactly in that rare case.
 #define DPPA_UNROLL_MODELS _Pragma("GCC unroll 4")
-template <class T, int D, size_t NM>
+template <class T, int D, size_t NM, int NS>
 static bool fusedRange(const MergeTileJob& job, const FusedTile& tile, size_t start, size_t begin, size_t end) {
   const typename T::F zero = T::zeroF();
   const typename T::F lambda = T::set1F(job.lambda);
   const size_t nmodels = NM ? NM : job.nmodels;
-  const bool consensus = job.consensus != Consensus::None;
+  const int nsteps = NS == kAnySteps ? tile.nsteps : NS;
   typename T::I maxMagnitude = T::set1I(0);
   for (size_t j = begin; j < end; j += T::W) {
     const size_t i = start + j;
     const typename T::F b = loadInput<T, D>(job.base, i);
-    typename T::F mixed = zero;
-    // W_t, needed only with a consensus (then nmodels <= kMaxFusedModels); with NM > 0 always
-    // set (they are registers), so that the compiler sees them initialized.
-    typename T::F w[kMaxFusedModels];
+    typename T::F w[kMaxModels];
     DPPA_UNROLL_MODELS
     for (size_t t = 0; t < nmodels; ++t) {
       const MergeTileModel& model = job.models[t];
@@ -489,26 +505,25 @@ static bool fusedRange(const MergeTileJob& job, const FusedTile& tile, size_t st
       const typename T::I magnitude = T::absBits(d);
       maxMagnitude = T::maxU(maxMagnitude, magnitude);
       typename T::F v;
-      if (model.kind == SparsifyKind::Bands) {
-        const TileBands& bands = tile.bands[t];
-        const int last = bands.nbands - 1;
-        typename T::F factor = T::set1F(last >= 0 ? bands.factor[last] : 0.0f);
-        for (int k = last - 1; k >= 0; --k)
-          factor = T::select(T::gtS(magnitude, T::set1I(uint32_t(tile.keepAbove[t][k]))), T::set1F(bands.factor[k]),
-                             factor);
-        v = T::mulOrZero(T::gtS(magnitude, T::set1I(uint32_t(tile.keptAbove[t]))), factor, d);
-      } else if (model.kind == SparsifyKind::Random) {
+      if (__builtin_expect(model.kind == SparsifyKind::Random, 0)) {
         const typename T::M keep =
             T::ltS(T::shiftRight(T::loadI(tile.words + t * kMergeTile + j), 8), T::set1I(model.keepBelow));
         v = T::mulOrZero(keep, T::set1F(model.rescale), d);
+      } else if (NS == kNoBands) {
+        v = T::mul(T::set1F(tile.factor[t]), d);
       } else {
-        v = T::mul(T::set1F(model.factor), d);
+        typename T::F factor = T::set1F(tile.factor[t]);
+        for (int s = 0; s < nsteps; ++s)
+          factor = T::select(T::gtS(magnitude, T::set1I(uint32_t(tile.stepAbove[t][s]))),
+                             T::set1F(tile.stepFactor[t][s]), factor);
+        v = T::mulOrZero(T::gtS(magnitude, T::set1I(uint32_t(tile.keptAbove[t]))), factor, d);
       }
-      const typename T::F weighted = tile.unitWeights ? v : T::mul(T::set1F(model.weight), v);
-      if (NM > 0 || consensus) w[t] = weighted;
-      if (!consensus) mixed = T::add(mixed, weighted);
+      w[t] = T::mul(T::set1F(model.weight), v);
     }
-    if (!consensus) {
+    typename T::F mixed = zero;
+    if (job.consensus == Consensus::None) {
+      DPPA_UNROLL_MODELS
+      for (size_t t = 0; t < nmodels; ++t) mixed = T::add(mixed, w[t]);
       if (job.normalize && tile.fixedDivisor != 1.0f) mixed = T::div(mixed, T::set1F(tile.fixedDivisor));
     } else if (nmodels > 0) {
       // Only the sign of the total is used: starting from W_0 instead of 0 + W_0 (which turns
@@ -537,7 +552,7 @@ static bool fusedRange(const MergeTileJob& job, const FusedTile& tile, size_t st
         const typename T::M agrees = T::gtF(T::negateIf(electedMinus, w[t]), zero);
         const typename T::F weight = T::set1F(job.models[t].weight);
         mixed = t == 0 ? T::select(agrees, w[t], zero) : T::addIf(agrees, mixed, w[t]);
-        if (job.normalize) divisor = t == 0 ? T::select(agrees, weight, zero) : T::addIf(agrees, divisor, weight);
+        divisor = t == 0 ? T::select(agrees, weight, zero) : T::addIf(agrees, divisor, weight);
       }
       if (job.normalize) {
         if (tile.divisorFloor > 0.0f)
@@ -558,21 +573,31 @@ static bool fusedRange(const MergeTileJob& job, const FusedTile& tile, size_t st
 }
 
 // Elements [begin, end) of a tile: W lanes at a time, the rest with ScalarTraits.
-template <int D, size_t NM>
+template <int D, size_t NM, int NS>
 static bool fusedRun(const MergeTileJob& job, const FusedTile& tile, size_t start, size_t begin, size_t end) {
   const size_t split = begin + (end - begin) / size_t(V::W) * size_t(V::W);
-  const bool vectorSuspect = fusedRange<V, D, NM>(job, tile, start, begin, split);
-  return fusedRange<S, D, NM>(job, tile, start, split, end) || vectorSuspect;
+  const bool vectorSuspect = fusedRange<V, D, NM, NS>(job, tile, start, begin, split);
+  return fusedRange<S, D, NM, NS>(job, tile, start, split, end) || vectorSuspect;
+}
+
+template <int D, int NS>
+static bool fusedRunOf(const MergeTileJob& job, const FusedTile& tile, size_t start, size_t begin, size_t end) {
+  switch (job.nmodels) {
+    case 1: return fusedRun<D, 1, NS>(job, tile, start, begin, end);
+    case 2: return fusedRun<D, 2, NS>(job, tile, start, begin, end);
+    case 3: return fusedRun<D, 3, NS>(job, tile, start, begin, end);
+    case 4: return fusedRun<D, 4, NS>(job, tile, start, begin, end);
+    default: return fusedRun<D, 0, NS>(job, tile, start, begin, end);
+  }
 }
 
 template <int D>
 static bool fusedRunOf(const MergeTileJob& job, const FusedTile& tile, size_t start, size_t begin, size_t end) {
-  switch (job.nmodels) {
-    case 1: return fusedRun<D, 1>(job, tile, start, begin, end);
-    case 2: return fusedRun<D, 2>(job, tile, start, begin, end);
-    case 3: return fusedRun<D, 3>(job, tile, start, begin, end);
-    case 4: return fusedRun<D, 4>(job, tile, start, begin, end);
-    default: return fusedRun<D, 0>(job, tile, start, begin, end);
+  if (!tile.anyBands) return fusedRunOf<D, kNoBands>(job, tile, start, begin, end);
+  switch (tile.nsteps) {
+    case 0: return fusedRunOf<D, 0>(job, tile, start, begin, end);
+    case 1: return fusedRunOf<D, 1>(job, tile, start, begin, end);
+    default: return fusedRunOf<D, kAnySteps>(job, tile, start, begin, end);
   }
 }
 
@@ -590,22 +615,23 @@ static uint64_t countNonFiniteCoded(const uint8_t* data, size_t start, size_t co
 template <int D>
 static void fusedTile(const MergeTileJob& job, const TileBands* bands, size_t start, size_t count,
                       uint64_t* nonFinite) {
+  FusedTile tile;
   uint32_t* words = nullptr;
-  bool unitWeights = true, weightsAboveTiny = job.consensus != Consensus::None && job.nmodels > 0;
+  bool weightsAboveTiny = job.consensus != Consensus::None && job.nmodels > 0;
   float leastWeight = 0.0f;
+  tile.anyBands = false;
+  tile.nsteps = 0;
   for (size_t t = 0; t < job.nmodels; ++t) {
     const MergeTileModel& model = job.models[t];
-    unitWeights = unitWeights && model.weight == 1.0f;
     weightsAboveTiny = weightsAboveTiny && model.weight >= kTinyDivisor;
     leastWeight = t == 0 || model.weight < leastWeight ? model.weight : leastWeight;
+    if (model.kind == SparsifyKind::Bands) tile.anyBands = true;
+    if (model.kind == SparsifyKind::Bands && bands[t].nbands - 1 > tile.nsteps) tile.nsteps = bands[t].nbands - 1;
     if (model.kind != SparsifyKind::Random) continue;
     if (!words) words = reinterpret_cast<uint32_t*>(threadScratch(ScratchSlot::TileModels, kMergeTile * job.nmodels));
     philoxWordsTile(model.stream, start, count, words + t * kMergeTile);
   }
-  FusedTile tile;
-  tile.bands = bands;
   tile.words = words;
-  tile.unitWeights = unitWeights;
   tile.unitLambda = job.lambda == 1.0f;
   tile.divisorFloor = weightsAboveTiny ? leastWeight : 0.0f;
   const float divisorAll = job.divisorAll;
@@ -613,6 +639,7 @@ static void fusedTile(const MergeTileJob& job, const TileBands* bands, size_t st
 
   // A band whose tie limit falls inside the tile keeps ties up to local index tieLimit: the
   // tile is cut after it (cuts in order), that band keeping ties before the cut only.
+  int32_t keepAbove[kMaxFusedModels][kMaxBands];
   struct Cut {
     size_t at;
     size_t model;
@@ -620,16 +647,24 @@ static void fusedTile(const MergeTileJob& job, const TileBands* bands, size_t st
   } cuts[kMaxFusedModels * kMaxBands];
   size_t ncuts = 0;
   for (size_t t = 0; t < job.nmodels; ++t) {
+    if (job.models[t].kind == SparsifyKind::Dense) {
+      tile.keptAbove[t] = -1;
+      tile.factor[t] = job.models[t].factor;
+      for (int s = 0; s < tile.nsteps; ++s) {
+        tile.stepAbove[t][s] = 0x7FFFFFFF;
+        tile.stepFactor[t][s] = 0.0f;
+      }
+    }
     if (job.models[t].kind != SparsifyKind::Bands) continue;
     for (int k = 0; k < bands[t].nbands; ++k) {
       const int32_t tieLimit = bands[t].tieLimit[k];
-      tile.keepAbove[t][k] = keepAboveFor(bands[t].bits[k], tieLimit >= 0);
+      keepAbove[t][k] = keepAboveFor(bands[t].bits[k], tieLimit >= 0);
       if (tieLimit < 0 || size_t(tieLimit) + 1 >= count) continue;
       size_t c = ncuts++;
       for (; c > 0 && cuts[c - 1].at > size_t(tieLimit) + 1; --c) cuts[c] = cuts[c - 1];
       cuts[c] = {size_t(tieLimit) + 1, t, k};
     }
-    setKeptAbove(tile, t);
+    setBandRules(tile, t, bands[t], keepAbove[t]);
   }
   bool suspect = job.nmodels == 0;  // no δ to watch: count the base
   size_t begin = 0;
@@ -638,8 +673,8 @@ static void fusedTile(const MergeTileJob& job, const TileBands* bands, size_t st
     if (end > begin) suspect = fusedRunOf<D>(job, tile, start, begin, end) || suspect;
     if (c < ncuts) {
       const size_t t = cuts[c].model;
-      tile.keepAbove[t][cuts[c].band] = keepAboveFor(bands[t].bits[cuts[c].band], false);
-      setKeptAbove(tile, t);
+      keepAbove[t][cuts[c].band] = keepAboveFor(bands[t].bits[cuts[c].band], false);
+      setBandRules(tile, t, bands[t], keepAbove[t]);
     }
     begin = end;
   }
