@@ -493,43 +493,73 @@ static bool fusedRange(const MergeTileJob& job, const FusedTile& tile, size_t st
   const typename T::F lambda = T::set1F(job.lambda);
   const size_t nmodels = NM ? NM : job.nmodels;
   const int nsteps = NS == kAnySteps ? tile.nsteps : NS;
+  // The per-model constants in locals (registers when NM > 0): the output is written through a
+  // byte pointer, which may alias any memory, so whatever is read through job or tile would be
+  // reloaded (and broadcast again) after every store. Random models: factor = f(rescale),
+  // limit = keepBelow; the others: factor = the last band's (Dense: f(factor)), limit = keptAbove.
+  constexpr size_t kCap = NM ? NM : kMaxModels;
+  const uint8_t* data[kCap];
+  bool random[kCap];
+  typename T::F weight[kCap], factor[kCap], stepFactor[NS == 1 ? kCap : 1];
+  typename T::I limit[kCap], stepAbove[NS == 1 ? kCap : 1];
+  DPPA_UNROLL_MODELS
+  for (size_t t = 0; t < nmodels; ++t) {
+    const MergeTileModel& model = job.models[t];
+    data[t] = model.data;
+    random[t] = model.kind == SparsifyKind::Random;
+    weight[t] = T::set1F(model.weight);
+    factor[t] = T::set1F(random[t] ? model.rescale : tile.factor[t]);
+    limit[t] = T::set1I(random[t] ? model.keepBelow : uint32_t(tile.keptAbove[t]));
+    if (NS == 1) {
+      stepFactor[t] = T::set1F(random[t] ? 0.0f : tile.stepFactor[t][0]);
+      stepAbove[t] = T::set1I(random[t] ? 0x7FFFFFFFu : uint32_t(tile.stepAbove[t][0]));
+    }
+  }
+  const uint8_t* const base = job.base;
+  uint8_t* const out = job.out;
+  const DType outDtype = job.outDtype;
+  const Consensus consensus = job.consensus;
+  const bool normalize = job.normalize, unitLambda = tile.unitLambda;
+  const float divisorFloor = tile.divisorFloor, fixedDivisor = tile.fixedDivisor;
+  const uint32_t* const words = tile.words;
   typename T::I maxMagnitude = T::set1I(0);
   for (size_t j = begin; j < end; j += T::W) {
     const size_t i = start + j;
-    const typename T::F b = loadInput<T, D>(job.base, i);
-    typename T::F w[kMaxModels];
+    const typename T::F b = loadInput<T, D>(base, i);
+    typename T::F w[kCap];
     DPPA_UNROLL_MODELS
     for (size_t t = 0; t < nmodels; ++t) {
-      const MergeTileModel& model = job.models[t];
-      const typename T::F d = T::sub(loadInput<T, D>(model.data, i), b);
+      const typename T::F d = T::sub(loadInput<T, D>(data[t], i), b);
       const typename T::I magnitude = T::absBits(d);
       maxMagnitude = T::maxU(maxMagnitude, magnitude);
       typename T::F v;
-      if (__builtin_expect(model.kind == SparsifyKind::Random, 0)) {
-        const typename T::M keep =
-            T::ltS(T::shiftRight(T::loadI(tile.words + t * kMergeTile + j), 8), T::set1I(model.keepBelow));
-        v = T::mulOrZero(keep, T::set1F(model.rescale), d);
+      if (__builtin_expect(random[t], 0)) {
+        const typename T::M keep = T::ltS(T::shiftRight(T::loadI(words + t * kMergeTile + j), 8), limit[t]);
+        v = T::mulOrZero(keep, factor[t], d);
       } else if (NS == kNoBands) {
-        v = T::mul(T::set1F(tile.factor[t]), d);
+        v = T::mul(factor[t], d);
       } else {
-        typename T::F factor = T::set1F(tile.factor[t]);
-        for (int s = 0; s < nsteps; ++s)
-          factor = T::select(T::gtS(magnitude, T::set1I(uint32_t(tile.stepAbove[t][s]))),
-                             T::set1F(tile.stepFactor[t][s]), factor);
-        v = T::mulOrZero(T::gtS(magnitude, T::set1I(uint32_t(tile.keptAbove[t]))), factor, d);
+        typename T::F f = factor[t];
+        if (NS == 1) {
+          f = T::select(T::gtS(magnitude, stepAbove[t]), stepFactor[t], f);
+        } else {
+          for (int s = 0; s < nsteps; ++s)
+            f = T::select(T::gtS(magnitude, T::set1I(uint32_t(tile.stepAbove[t][s]))), T::set1F(tile.stepFactor[t][s]), f);
+        }
+        v = T::mulOrZero(T::gtS(magnitude, limit[t]), f, d);
       }
-      w[t] = T::mul(T::set1F(model.weight), v);
+      w[t] = T::mul(weight[t], v);
     }
     typename T::F mixed = zero;
-    if (job.consensus == Consensus::None) {
+    if (consensus == Consensus::None) {
       DPPA_UNROLL_MODELS
       for (size_t t = 0; t < nmodels; ++t) mixed = T::add(mixed, w[t]);
-      if (job.normalize && tile.fixedDivisor != 1.0f) mixed = T::div(mixed, T::set1F(tile.fixedDivisor));
+      if (normalize && fixedDivisor != 1.0f) mixed = T::div(mixed, T::set1F(fixedDivisor));
     } else if (nmodels > 0) {
       // Only the sign of the total is used: starting from W_0 instead of 0 + W_0 (which turns
       // -0 into +0) changes no sign, as -0 and +0 are both not below 0.
       typename T::F total = w[0];
-      if (job.consensus == Consensus::Sum) {
+      if (consensus == Consensus::Sum) {
         DPPA_UNROLL_MODELS
         for (size_t t = 1; t < nmodels; ++t) total = T::add(total, w[t]);
       } else {
@@ -550,23 +580,22 @@ static bool fusedRange(const MergeTileJob& job, const FusedTile& tile, size_t st
       DPPA_UNROLL_MODELS
       for (size_t t = 0; t < nmodels; ++t) {
         const typename T::M agrees = T::gtF(T::negateIf(electedMinus, w[t]), zero);
-        const typename T::F weight = T::set1F(job.models[t].weight);
         mixed = t == 0 ? T::select(agrees, w[t], zero) : T::addIf(agrees, mixed, w[t]);
-        divisor = t == 0 ? T::select(agrees, weight, zero) : T::addIf(agrees, divisor, weight);
+        divisor = t == 0 ? T::select(agrees, weight[t], zero) : T::addIf(agrees, divisor, weight[t]);
       }
-      if (job.normalize) {
-        if (tile.divisorFloor > 0.0f)
-          divisor = T::maxF(divisor, T::set1F(tile.divisorFloor));
+      if (normalize) {
+        if (divisorFloor > 0.0f)
+          divisor = T::maxF(divisor, T::set1F(divisorFloor));
         else
           divisor = T::select(T::ltF(T::absF(divisor), T::set1F(kTinyDivisor)), T::set1F(1.0f), divisor);
         mixed = T::div(mixed, divisor);
       }
     }
-    const typename T::F r = T::add(b, tile.unitLambda ? mixed : T::mul(lambda, mixed));
-    switch (job.outDtype) {
-      case DType::BF16: T::storeBF16(job.out + 2 * i, r); break;
-      case DType::F16: T::storeF16(job.out + 2 * i, r); break;
-      default: T::storeF(reinterpret_cast<float*>(job.out) + i, r); break;
+    const typename T::F r = T::add(b, unitLambda ? mixed : T::mul(lambda, mixed));
+    switch (outDtype) {
+      case DType::BF16: T::storeBF16(out + 2 * i, r); break;
+      case DType::F16: T::storeF16(out + 2 * i, r); break;
+      default: T::storeF(reinterpret_cast<float*>(out) + i, r); break;
     }
   }
   return T::maskBits(T::gtU(maxMagnitude, T::set1I(0x7F7FFFFFu))) != 0;
