@@ -600,6 +600,7 @@ static bool fusedRange(const MergeTileJob& job, const FusedTile& tile, size_t st
   }
   return T::maskBits(T::gtU(maxMagnitude, T::set1I(0x7F7FFFFFu))) != 0;
 }
+#undef DPPA_UNROLL_MODELS
 
 // Elements [begin, end) of a tile: W lanes at a time, the rest with ScalarTraits.
 template <int D, size_t NM, int NS>
