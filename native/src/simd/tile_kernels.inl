@@ -438,7 +438,8 @@ static typename T::F loadInput(const uint8_t* data, size_t i) {
 // (nsteps); missing ones have stepAbove = 0x7FFFFFFF, which nothing exceeds.
 //
 // Exact shortcuts (each leaves every bit as the general formula gives it):
-//  - unitLambda: f(lambda) is 1, so 1·x = x is skipped (x is never a signalling NaN).
+//  - unitLambda, unitWeights: f(lambda), or every f(weight), is 1, so 1·x = x is skipped (x is
+//    never a signalling NaN: it comes out of arithmetic).
 //  - divisorFloor > 0 (a consensus; every f(weight) >= kTinyDivisor, so not NaN): the divisor
 //    is 0 (no model matches; then mixed = +0) or at least the least weight, so
 //    max(divisor, divisorFloor) gives the same quotient as the clamp |div| < 1e-8 -> 1.
@@ -451,7 +452,7 @@ struct FusedTile {
   float factor[kMaxModels];
   int32_t stepAbove[kMaxFusedModels][kMaxBands];
   float stepFactor[kMaxFusedModels][kMaxBands];
-  bool unitLambda;
+  bool unitLambda, unitWeights;
   float divisorFloor, fixedDivisor;
 };
 
@@ -519,7 +520,7 @@ static bool fusedRange(const MergeTileJob& job, const FusedTile& tile, size_t st
   uint8_t* const out = job.out;
   const DType outDtype = job.outDtype;
   const Consensus consensus = job.consensus;
-  const bool normalize = job.normalize, unitLambda = tile.unitLambda;
+  const bool normalize = job.normalize, unitLambda = tile.unitLambda, unitWeights = tile.unitWeights;
   const float divisorFloor = tile.divisorFloor, fixedDivisor = tile.fixedDivisor;
   const uint32_t* const words = tile.words;
   typename T::I maxMagnitude = T::set1I(0);
@@ -548,7 +549,7 @@ static bool fusedRange(const MergeTileJob& job, const FusedTile& tile, size_t st
         }
         v = T::mulOrZero(T::gtS(magnitude, limit[t]), f, d);
       }
-      w[t] = T::mul(weight[t], v);
+      w[t] = unitWeights ? v : T::mul(weight[t], v);
     }
     typename T::F mixed = zero;
     if (consensus == Consensus::None) {
@@ -663,6 +664,8 @@ static void fusedTile(const MergeTileJob& job, const TileBands* bands, size_t st
   }
   tile.words = words;
   tile.unitLambda = job.lambda == 1.0f;
+  tile.unitWeights = true;
+  for (size_t t = 0; t < job.nmodels; ++t) tile.unitWeights = tile.unitWeights && job.models[t].weight == 1.0f;
   tile.divisorFloor = weightsAboveTiny ? leastWeight : 0.0f;
   const float divisorAll = job.divisorAll;
   tile.fixedDivisor = divisorAll < kTinyDivisor && divisorAll > -kTinyDivisor ? 1.0f : divisorAll;
