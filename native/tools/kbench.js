@@ -1,8 +1,9 @@
 // kbench.js: quick kernel throughput vs the copy yardstick, in one process (native/ owner's tool;
 // the project's benchmark is bench/). Usage: node native/tools/kbench.js [threads] [million elements] [reps]
-// GB/s counts the minimal bytes: copy = read + write; dare/della merge (F32 base + F32 ft -> F32)
-// = 3 × 4n; randomUniform = 4n written; select (F32, no base) = one read of 4n; ta_k3_bf16 =
-// 4 × 2n read + 2n written; ties_* likewise; select_delta_bf16 = 4n (as bench/). Each figure is the best of `reps` runs.
+// [cases,comma,separated]. GB/s counts the minimal bytes: copy = read + write; dare/della merge
+// (F32 base + F32 ft -> F32) = 3 × 4n; randomUniform = 4n written; select (F32, no base) = one
+// read of 4n; ta_k3_bf16 = 4 × 2n read + 2n written; ties_* and dppa_merge_only_k3_bf16
+// likewise; select_delta_bf16 = 4n (as bench/). Each figure is the best of `reps` runs.
 const path = require('path');
 const addon = require(process.env.DPPA_ADDON || path.join(__dirname, '../../build/Release/dppa.node'));
 const threads = Number(process.argv[2] || 2);
@@ -57,7 +58,7 @@ async function best(fn) {
     cases.ta_k3_bf16 = [10 * n, () => addon.mergeTensor({ base: { data: b16, dtype: 'BF16' }, models: fts.map((d) => ({ data: d, dtype: 'BF16', weight: 1 / 3, sparsify: { kind: 'dense', factor: 1 } })), consensus: 'none', normalize: false, lambda: 1, out: o16, outDtype: 'BF16' })];
   }
   // TIES on bf16 (as bench/kernels.ts): one selection of δ per model at k = 20%, then the merge.
-  const tiesWanted = !only || ['ties_merge_only_k3_bf16', 'select_delta_bf16', 'select_shared_k3_bf16', 'ties_k3_bf16'].some((c) => only.includes(c));
+  const tiesWanted = !only || ['ties_merge_only_k3_bf16', 'select_delta_bf16', 'select_shared_k3_bf16', 'ties_k3_bf16', 'dppa_merge_only_k3_bf16', 'dppa_k3_bf16'].some((c) => only.includes(c));
   if (tiesWanted) {
     // Base magnitudes ~0.02, δ ~0.002 (the shape of bench/synthdata's family).
     const bt = Float32Array.from(base, (v) => v * 0.02);
@@ -72,9 +73,19 @@ async function best(fn) {
     cases.select_delta_bf16 = [4 * n, () => select(fts[0])];
     cases.ties_merge_only_k3_bf16 = [10 * n, () => merge(rules)];
     // As the library does it: the three selections in one shared pass, then the merge.
-    const selectShared = () => addon.selectThresholdsShared({ base: B16, fts: fts.map((d) => ({ data: d, dtype: 'BF16' })) }, fts.map(() => ({ ks })));
-    cases.select_shared_k3_bf16 = [8 * n, selectShared];
-    cases.ties_k3_bf16 = [10 * n, async () => merge(await selectShared())];
+    const selectShared = (requests) => addon.selectThresholdsShared({ base: B16, fts: fts.map((d) => ({ data: d, dtype: 'BF16' })) }, requests);
+    const tiesRequests = fts.map(() => ({ ks }));
+    cases.select_shared_k3_bf16 = [8 * n, () => selectShared(tiesRequests)];
+    cases.ties_k3_bf16 = [10 * n, async () => merge(await selectShared(tiesRequests))];
+    // DPPA (as bench/kernels.ts dppaMerge): two bands per model at k = 10% and 20% plus each
+    // model's offset, factors bandFactors([1.8, 1.0]), no consensus.
+    const offsets = [0.012, -0.006, 0.021];
+    const dppaRequests = fts.map((_, i) => ({ ks: Float64Array.from([0.1, 0.2], (p) => Math.floor(Math.min(1, Math.max(0, p + offsets[i])) * n)) }));
+    const dppaFactor = new Float64Array([1.8, 1.0]);
+    const dppaMerge = (dppaRules) => addon.mergeTensor({ base: B16, models: fts.map((d, i) => ({ data: d, dtype: 'BF16', weight: 1, sparsify: { kind: 'bands', rules: dppaRules[i], factor: dppaFactor } })), consensus: 'none', normalize: false, lambda: 1, out: o16, outDtype: 'BF16' });
+    const dppaRules = await selectShared(dppaRequests);
+    cases.dppa_merge_only_k3_bf16 = [10 * n, () => dppaMerge(dppaRules)];
+    cases.dppa_k3_bf16 = [10 * n, async () => dppaMerge(await selectShared(dppaRequests))];
   }
   let copyGBs = 0;
   for (const [name, [bytes, fn]] of Object.entries(cases)) {

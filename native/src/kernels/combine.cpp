@@ -54,7 +54,7 @@ void resolveBands(const SparsifySpec& sp, size_t rowLength, size_t start, size_t
 
 // MergeTileJob::fusedDense (tile_ops.h).
 // The same dtype everywhere, every model Dense, Random or Bands; with bands or a consensus
-// (fusedGeneral) at most kMaxFusedModels models.
+// at most kMaxFusedModels models.
 bool needsGeneralFused(const MergeSpec& spec) {
   if (spec.consensus != Consensus::None) return true;
   for (const MergeModelSpec& m : spec.models)
@@ -141,7 +141,6 @@ std::vector<double> mergeTensor(const MergeSpec& spec) {
   job.out = spec.out;
   job.outDtype = spec.outDtype;
   job.fusedDense = fusedDenseKind(spec);
-  job.fusedGeneral = needsGeneralFused(spec);
 
   // DELLA models: keep probabilities for a group of whole rows at a time (every della model
   // with the same row length), in buffers kept between calls; otherwise the whole tensor.

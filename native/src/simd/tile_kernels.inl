@@ -360,6 +360,9 @@ static void weightedRange(const MergeTileModel& model, const TileBands& bands, c
   }
 }
 
+// Smallest float above 1e-8: |div| < 1e-8 (in real numbers) exactly when |div| < this.
+constexpr float kTinyDivisor = 0x1.5798f0p-27f;
+
 // result[j] = b + λ·mixed, from the weighted values W_t of every model (see kernels.h).
 template <class T>
 static void combineRange(const MergeTileJob& job, const float* base, const float* weighted, float* result,
@@ -367,8 +370,7 @@ static void combineRange(const MergeTileJob& job, const float* base, const float
   const size_t stride = kMergeTile;
   const typename T::F zero = T::zeroF();
   const typename T::F lambda = T::set1F(job.lambda);
-  // Smallest float above 1e-8: |div| < 1e-8 (in real numbers) exactly when |div| < this.
-  const typename T::F tinyDivisor = T::set1F(0x1.5798f0p-27f);
+  const typename T::F tinyDivisor = T::set1F(kTinyDivisor);
   for (size_t j = begin; j < end; j += T::W) {
     typename T::F mixed = zero;
     typename T::F divisor = zero;
@@ -407,7 +409,8 @@ static void combineRange(const MergeTileJob& job, const float* base, const float
 }
 
 // The fused loop of job.fusedDense (tile_ops.h): every operation of weightedRange (Dense,
-// Random) and combineRange (None) on registers, inputs decoded in place. D: 1 = F32, 2 = BF16, 3 = F16.
+// Random, Bands) and combineRange, in the same order, on registers, inputs decoded in place.
+// D: 1 = F32, 2 = BF16, 3 = F16.
 template <class T, int D>
 static typename T::F loadInput(const uint8_t* data, size_t i) {
   if (D == 2) return T::loadBF16(data + 2 * i);
@@ -415,180 +418,302 @@ static typename T::F loadInput(const uint8_t* data, size_t i) {
   return T::loadF(reinterpret_cast<const float*>(data) + i);
 }
 
-template <class T, int D>
-static void fusedDenseRange(const MergeTileJob& job, size_t start, size_t begin, size_t end, uint64_t* nonFinite,
-                            const uint32_t* words) {
-  const typename T::I finiteMax = T::set1I(0x7F7FFFFFu);
+// What the fused loop holds constant over a run of elements of one tile.
+//
+// Dense and Bands models share one form: v = f(factor)·d where abs(d) > keptAbove (as int32;
+// abs bits are at most 0x7FFFFFFF, non-negative), else 0. Dense: keptAbove = -1 (always kept),
+// the factor f(factor). Bands: within a run every band's rule is "abs > bits" or "abs >= bits"
+// (fusedTile cuts the tile where a partial tie limit ends), i.e. abs > keepAbove_k; kept is
+// their union, abs > min_k keepAbove_k, and the factor is that of the first band keeping the
+// element: the last band's, overridden by steps s = 0, 1, ... (bands last - 1 down to 0):
+// factor = stepFactor[s] where abs > stepAbove[s]. Every model has the same number of steps
+// (nsteps); missing ones have stepAbove = 0x7FFFFFFF, which nothing exceeds.
+//
+// Exact shortcuts (each leaves every bit as the general formula gives it):
+//  - unitLambda, unitWeights: f(lambda), or every f(weight), is 1, so 1·x = x is skipped (x is
+//    never a signalling NaN: it comes out of arithmetic).
+//  - divisorFloor > 0 (a consensus; every f(weight) >= kTinyDivisor, so not NaN): the divisor
+//    is 0 (no model matches; then mixed = +0) or at least the least weight, so
+//    max(divisor, divisorFloor) gives the same quotient as the clamp |div| < 1e-8 -> 1.
+//  - fixedDivisor (no consensus): the clamped constant divisor; 1 skips the division.
+struct FusedTile {
+  const uint32_t* words;  // Philox words of Random model t at t·kMergeTile
+  bool anyBands;
+  int nsteps;
+  int32_t keptAbove[kMaxModels];
+  float factor[kMaxModels];
+  int32_t stepAbove[kMaxFusedModels][kMaxBands];
+  float stepFactor[kMaxFusedModels][kMaxBands];
+  bool unitLambda, unitWeights;
+  float divisorFloor, fixedDivisor;
+};
+
+// "abs > bits, or abs == bits when ties are kept" as abs > keepAbove (bits above 0x7FFFFFFF
+// keep nothing, ties included).
+static int32_t keepAboveFor(uint32_t bits, bool tiesKept) {
+  if (bits > 0x7FFFFFFFu) return 0x7FFFFFFF;
+  return tiesKept ? int32_t(bits) - 1 : int32_t(bits);
+}
+
+// keptAbove and the steps of band model t from its bands' keepAbove.
+static void setBandRules(FusedTile& tile, size_t t, const TileBands& bands, const int32_t* keepAbove) {
+  const int last = bands.nbands - 1;
+  int32_t least = 0x7FFFFFFF;
+  for (int k = 0; k <= last; ++k) least = keepAbove[k] < least ? keepAbove[k] : least;
+  tile.keptAbove[t] = least;
+  tile.factor[t] = last >= 0 ? bands.factor[last] : 0.0f;
+  const int missing = tile.nsteps - (last > 0 ? last : 0);
+  for (int s = 0; s < tile.nsteps; ++s) {
+    const int k = last - 1 - (s - missing);
+    tile.stepAbove[t][s] = s < missing ? 0x7FFFFFFF : keepAbove[k];
+    tile.stepFactor[t][s] = s < missing ? 0.0f : bands.factor[k];
+  }
+}
+
+// Values of the template parameter NS of fusedRange besides tile.nsteps = 0, 1.
+constexpr int kNoBands = -1;  // no model is Bands: Dense is v = f(factor)·d, no compare
+constexpr int kAnySteps = -2;
+
+// NM: the model count when 1..4, 0 for any count; NS: see kNoBands.
+// Model loops are unrolled (NM > 0: completely), so that every W_t stays in a register, and
+// there is no branch per model but for Random models. NaN/Inf are not counted here: the range
+// returns whether some |δ| is not finite, which every non-finite input causes (δ = x - b is
+// then NaN or ±Inf); fusedTile recounts exactly in that rare case.
+#define DPPA_UNROLL_MODELS _Pragma("GCC unroll 4")
+template <class T, int D, size_t NM, int NS>
+static bool fusedRange(const MergeTileJob& job, const FusedTile& tile, size_t start, size_t begin, size_t end) {
   const typename T::F zero = T::zeroF();
   const typename T::F lambda = T::set1F(job.lambda);
-  typename T::F divisor = T::set1F(job.divisorAll);
-  divisor = T::select(T::ltF(T::absF(divisor), T::set1F(0x1.5798f0p-27f)), T::set1F(1.0f), divisor);
-  const size_t nmodels = job.nmodels;
-  uint64_t baseNonFinite = 0;
-  // Counted in locals: nonFinite points into an array shared with other workers' tasks
-  // (updating it per vector would bounce its cache line between cores).
-  uint64_t modelNonFinite[kMaxModels];
-  for (size_t t = 0; t < nmodels; ++t) modelNonFinite[t] = 0;
+  const size_t nmodels = NM ? NM : job.nmodels;
+  const int nsteps = NS == kAnySteps ? tile.nsteps : NS;
+  // The per-model constants in locals (registers when NM > 0): the output is written through a
+  // byte pointer, which may alias any memory, so whatever is read through job or tile would be
+  // reloaded (and broadcast again) after every store. Random models: factor = f(rescale),
+  // limit = keepBelow; the others: factor = the last band's (Dense: f(factor)), limit = keptAbove.
+  constexpr size_t kCap = NM ? NM : kMaxModels;
+  const uint8_t* data[kCap];
+  bool random[kCap];
+  typename T::F weight[kCap], factor[kCap], stepFactor[NS == 1 ? kCap : 1];
+  typename T::I limit[kCap], stepAbove[NS == 1 ? kCap : 1];
+  DPPA_UNROLL_MODELS
+  for (size_t t = 0; t < nmodels; ++t) {
+    const MergeTileModel& model = job.models[t];
+    data[t] = model.data;
+    random[t] = model.kind == SparsifyKind::Random;
+    weight[t] = T::set1F(model.weight);
+    factor[t] = T::set1F(random[t] ? model.rescale : tile.factor[t]);
+    limit[t] = T::set1I(random[t] ? model.keepBelow : uint32_t(tile.keptAbove[t]));
+    if (NS == 1) {
+      stepFactor[t] = T::set1F(random[t] ? 0.0f : tile.stepFactor[t][0]);
+      stepAbove[t] = T::set1I(random[t] ? 0x7FFFFFFFu : uint32_t(tile.stepAbove[t][0]));
+    }
+  }
+  const uint8_t* const base = job.base;
+  uint8_t* const out = job.out;
+  const DType outDtype = job.outDtype;
+  const Consensus consensus = job.consensus;
+  const bool normalize = job.normalize, unitLambda = tile.unitLambda, unitWeights = tile.unitWeights;
+  const float divisorFloor = tile.divisorFloor, fixedDivisor = tile.fixedDivisor;
+  const uint32_t* const words = tile.words;
+  typename T::I maxMagnitude = T::set1I(0);
   for (size_t j = begin; j < end; j += T::W) {
     const size_t i = start + j;
-    const typename T::F b = loadInput<T, D>(job.base, i);
-    baseNonFinite += T::popcount(T::gtU(T::absBits(b), finiteMax));
-    typename T::F mixed = zero;
+    const typename T::F b = loadInput<T, D>(base, i);
+    typename T::F w[kCap];
+    DPPA_UNROLL_MODELS
     for (size_t t = 0; t < nmodels; ++t) {
-      const MergeTileModel& model = job.models[t];
-      const typename T::F x = loadInput<T, D>(model.data, i);
-      modelNonFinite[t] += T::popcount(T::gtU(T::absBits(x), finiteMax));
-      const typename T::F d = T::sub(x, b);
+      const typename T::F d = T::sub(loadInput<T, D>(data[t], i), b);
+      const typename T::I magnitude = T::absBits(d);
+      maxMagnitude = T::maxU(maxMagnitude, magnitude);
       typename T::F v;
-      if (model.kind == SparsifyKind::Random) {
-        // As weightedRange: kept when (word >> 8) < keepBelow; words of model t at t·kMergeTile.
-        const typename T::M keep =
-            T::ltS(T::shiftRight(T::loadI(words + t * kMergeTile + j), 8), T::set1I(model.keepBelow));
-        v = T::select(keep, T::mul(T::set1F(model.rescale), d), zero);
+      if (__builtin_expect(random[t], 0)) {
+        const typename T::M keep = T::ltS(T::shiftRight(T::loadI(words + t * kMergeTile + j), 8), limit[t]);
+        v = T::mulOrZero(keep, factor[t], d);
+      } else if (NS == kNoBands) {
+        v = T::mul(factor[t], d);
       } else {
-        v = T::mul(T::set1F(model.factor), d);
-      }
-      mixed = T::add(mixed, T::mul(T::set1F(model.weight), v));
-    }
-    if (job.normalize) mixed = T::div(mixed, divisor);
-    const typename T::F r = T::add(b, T::mul(lambda, mixed));
-    switch (job.outDtype) {
-      case DType::BF16: T::storeBF16(job.out + 2 * i, r); break;
-      case DType::F16: T::storeF16(job.out + 2 * i, r); break;
-      default: T::storeF(reinterpret_cast<float*>(job.out) + i, r); break;
-    }
-  }
-  nonFinite[0] += baseNonFinite;
-  for (size_t t = 0; t < nmodels; ++t) nonFinite[t + 1] += modelNonFinite[t];
-}
-
-template <int D>
-static void fusedDenseTile(const MergeTileJob& job, size_t start, size_t count, uint64_t* nonFinite) {
-  uint32_t* words = nullptr;
-  for (size_t t = 0; t < job.nmodels; ++t) {
-    if (job.models[t].kind != SparsifyKind::Random) continue;
-    if (!words) words = reinterpret_cast<uint32_t*>(threadScratch(ScratchSlot::TileModels, kMergeTile * job.nmodels));
-    philoxWordsTile(job.models[t].stream, start, count, words + t * kMergeTile);
-  }
-  const size_t split = vectorEnd(count);
-  fusedDenseRange<V, D>(job, start, 0, split, nonFinite, words);
-  fusedDenseRange<S, D>(job, start, split, count, nonFinite, words);
-}
-
-// The fused loop of job.fusedDense with bands and/or a consensus (job.fusedGeneral): the
-// operations of weightedRange (Dense, Random, Bands) and combineRange, in the same order, with
-// every W_t in registers and inputs decoded in place. D as fusedDenseRange.
-template <class T, int D>
-static void fusedGeneralRange(const MergeTileJob& job, const TileBands* bands, size_t start, size_t begin, size_t end,
-                              uint64_t* nonFinite, const uint32_t* words) {
-  const typename T::I finiteMax = T::set1I(0x7F7FFFFFu);
-  const typename T::F zero = T::zeroF();
-  const typename T::F lambda = T::set1F(job.lambda);
-  const typename T::F tinyDivisor = T::set1F(0x1.5798f0p-27f);
-  const size_t nmodels = job.nmodels;
-  uint64_t counted[kMaxFusedModels + 1];
-  for (size_t t = 0; t <= nmodels; ++t) counted[t] = 0;
-  for (size_t j = begin; j < end; j += T::W) {
-    const size_t i = start + j;
-    const typename T::F b = loadInput<T, D>(job.base, i);
-    counted[0] += T::popcount(T::gtU(T::absBits(b), finiteMax));
-    typename T::F w[kMaxFusedModels];
-    for (size_t t = 0; t < nmodels; ++t) {
-      const MergeTileModel& model = job.models[t];
-      const typename T::F x = loadInput<T, D>(model.data, i);
-      counted[t + 1] += T::popcount(T::gtU(T::absBits(x), finiteMax));
-      const typename T::F d = T::sub(x, b);
-      typename T::F v;
-      if (model.kind == SparsifyKind::Bands) {
-        const TileBands& tb = bands[t];
-        const typename T::I magnitude = T::absBits(d);
-        const typename T::I index = T::addI(T::iota(), T::set1I(uint32_t(j)));
-        typename T::M keptSoFar = T::mNone();
-        v = zero;
-        for (int k = 0; k < tb.nbands; ++k) {
-          const typename T::I threshold = T::set1I(tb.bits[k]);
-          const typename T::M tieKept =
-              T::mAnd(T::eqI(magnitude, threshold), T::mNot(T::gtS(index, T::set1I(uint32_t(tb.tieLimit[k])))));
-          const typename T::M keep = T::mOr(T::gtU(magnitude, threshold), tieKept);
-          v = T::select(T::mAndNot(keep, keptSoFar), T::mul(T::set1F(tb.factor[k]), d), v);
-          keptSoFar = T::mOr(keptSoFar, keep);
+        typename T::F f = factor[t];
+        if (NS == 1) {
+          f = T::select(T::gtS(magnitude, stepAbove[t]), stepFactor[t], f);
+        } else {
+          for (int s = 0; s < nsteps; ++s)
+            f = T::select(T::gtS(magnitude, T::set1I(uint32_t(tile.stepAbove[t][s]))), T::set1F(tile.stepFactor[t][s]), f);
         }
-      } else if (model.kind == SparsifyKind::Random) {
-        const typename T::M keep =
-            T::ltS(T::shiftRight(T::loadI(words + t * kMergeTile + j), 8), T::set1I(model.keepBelow));
-        v = T::select(keep, T::mul(T::set1F(model.rescale), d), zero);
-      } else {
-        v = T::mul(T::set1F(model.factor), d);
+        v = T::mulOrZero(T::gtS(magnitude, limit[t]), f, d);
       }
-      w[t] = T::mul(T::set1F(model.weight), v);
+      w[t] = unitWeights ? v : T::mul(weight[t], v);
     }
     typename T::F mixed = zero;
-    typename T::F divisor = zero;
-    if (job.consensus == Consensus::None) {
+    if (consensus == Consensus::None) {
+      DPPA_UNROLL_MODELS
       for (size_t t = 0; t < nmodels; ++t) mixed = T::add(mixed, w[t]);
-      divisor = T::set1F(job.divisorAll);
-    } else {
-      typename T::F total = zero;
-      if (job.consensus == Consensus::Sum) {
-        for (size_t t = 0; t < nmodels; ++t) total = T::add(total, w[t]);
+      if (normalize && fixedDivisor != 1.0f) mixed = T::div(mixed, T::set1F(fixedDivisor));
+    } else if (nmodels > 0) {
+      // Only the sign of the total is used: starting from W_0 instead of 0 + W_0 (which turns
+      // -0 into +0) changes no sign, as -0 and +0 are both not below 0.
+      typename T::F total = w[0];
+      if (consensus == Consensus::Sum) {
+        DPPA_UNROLL_MODELS
+        for (size_t t = 1; t < nmodels; ++t) total = T::add(total, w[t]);
       } else {
         const typename T::F one = T::set1F(1.0f), minusOne = T::set1F(-1.0f);
+        total = zero;
+        DPPA_UNROLL_MODELS
         for (size_t t = 0; t < nmodels; ++t) {
           const typename T::F sign =
               T::select(T::gtF(w[t], zero), one, T::select(T::ltF(w[t], zero), minusOne, zero));
           total = T::add(total, sign);
         }
       }
+      // W_t matches γ when γ·W_t > 0 (never for zeros and NaN). mixed and the divisor start at
+      // +0 and gain only non-zero terms: never -0, the one value that + 0 would change, so
+      // terms are added only where they match, and the first one is taken as is (0 + x = x).
       const typename T::M electedMinus = T::ltF(total, zero);
+      typename T::F divisor = zero;
+      DPPA_UNROLL_MODELS
       for (size_t t = 0; t < nmodels; ++t) {
-        const typename T::M agrees =
-            T::mOr(T::mAndNot(T::gtF(w[t], zero), electedMinus), T::mAnd(T::ltF(w[t], zero), electedMinus));
-        mixed = T::add(mixed, T::select(agrees, w[t], zero));
-        divisor = T::add(divisor, T::select(agrees, T::set1F(job.models[t].weight), zero));
+        const typename T::M agrees = T::gtF(T::negateIf(electedMinus, w[t]), zero);
+        mixed = t == 0 ? T::select(agrees, w[t], zero) : T::addIf(agrees, mixed, w[t]);
+        divisor = t == 0 ? T::select(agrees, weight[t], zero) : T::addIf(agrees, divisor, weight[t]);
+      }
+      if (normalize) {
+        if (divisorFloor > 0.0f)
+          divisor = T::maxF(divisor, T::set1F(divisorFloor));
+        else
+          divisor = T::select(T::ltF(T::absF(divisor), T::set1F(kTinyDivisor)), T::set1F(1.0f), divisor);
+        mixed = T::div(mixed, divisor);
       }
     }
-    if (job.normalize) {
-      divisor = T::select(T::ltF(T::absF(divisor), tinyDivisor), T::set1F(1.0f), divisor);
-      mixed = T::div(mixed, divisor);
-    }
-    const typename T::F r = T::add(b, T::mul(lambda, mixed));
-    switch (job.outDtype) {
-      case DType::BF16: T::storeBF16(job.out + 2 * i, r); break;
-      case DType::F16: T::storeF16(job.out + 2 * i, r); break;
-      default: T::storeF(reinterpret_cast<float*>(job.out) + i, r); break;
+    const typename T::F r = T::add(b, unitLambda ? mixed : T::mul(lambda, mixed));
+    switch (outDtype) {
+      case DType::BF16: T::storeBF16(out + 2 * i, r); break;
+      case DType::F16: T::storeF16(out + 2 * i, r); break;
+      default: T::storeF(reinterpret_cast<float*>(out) + i, r); break;
     }
   }
-  for (size_t t = 0; t <= nmodels; ++t) nonFinite[t] += counted[t];
+  return T::maskBits(T::gtU(maxMagnitude, T::set1I(0x7F7FFFFFu))) != 0;
+}
+#undef DPPA_UNROLL_MODELS
+
+// Elements [begin, end) of a tile: W lanes at a time, the rest with ScalarTraits.
+template <int D, size_t NM, int NS>
+static bool fusedRun(const MergeTileJob& job, const FusedTile& tile, size_t start, size_t begin, size_t end) {
+  const size_t split = begin + (end - begin) / size_t(V::W) * size_t(V::W);
+  const bool vectorSuspect = fusedRange<V, D, NM, NS>(job, tile, start, begin, split);
+  return fusedRange<S, D, NM, NS>(job, tile, start, split, end) || vectorSuspect;
+}
+
+template <int D, int NS>
+static bool fusedRunOf(const MergeTileJob& job, const FusedTile& tile, size_t start, size_t begin, size_t end) {
+  switch (job.nmodels) {
+    case 1: return fusedRun<D, 1, NS>(job, tile, start, begin, end);
+    case 2: return fusedRun<D, 2, NS>(job, tile, start, begin, end);
+    case 3: return fusedRun<D, 3, NS>(job, tile, start, begin, end);
+    case 4: return fusedRun<D, 4, NS>(job, tile, start, begin, end);
+    default: return fusedRun<D, 0, NS>(job, tile, start, begin, end);
+  }
 }
 
 template <int D>
-static void fusedGeneralTile(const MergeTileJob& job, const TileBands* bands, size_t start, size_t count,
-                             uint64_t* nonFinite) {
-  uint32_t* words = nullptr;
-  for (size_t t = 0; t < job.nmodels; ++t) {
-    if (job.models[t].kind != SparsifyKind::Random) continue;
-    if (!words) words = reinterpret_cast<uint32_t*>(threadScratch(ScratchSlot::TileModels, kMergeTile * job.nmodels));
-    philoxWordsTile(job.models[t].stream, start, count, words + t * kMergeTile);
+static bool fusedRunOf(const MergeTileJob& job, const FusedTile& tile, size_t start, size_t begin, size_t end) {
+  if (!tile.anyBands) return fusedRunOf<D, kNoBands>(job, tile, start, begin, end);
+  switch (tile.nsteps) {
+    case 0: return fusedRunOf<D, 0>(job, tile, start, begin, end);
+    case 1: return fusedRunOf<D, 1>(job, tile, start, begin, end);
+    default: return fusedRunOf<D, kAnySteps>(job, tile, start, begin, end);
   }
+}
+
+template <int D>
+static uint64_t countNonFiniteCoded(const uint8_t* data, size_t start, size_t count) {
+  const typename V::I finiteMax = V::set1I(0x7F7FFFFFu);
   const size_t split = vectorEnd(count);
-  fusedGeneralRange<V, D>(job, bands, start, 0, split, nonFinite, words);
-  fusedGeneralRange<S, D>(job, bands, start, split, count, nonFinite, words);
+  uint64_t n = 0;
+  for (size_t j = 0; j < split; j += V::W)
+    n += V::popcount(V::gtU(V::absBits(loadInput<V, D>(data, start + j)), finiteMax));
+  for (size_t j = split; j < count; ++j) n += S::popcount(S::absBits(loadInput<S, D>(data, start + j)) > 0x7F7FFFFFu);
+  return n;
+}
+
+template <int D>
+static void fusedTile(const MergeTileJob& job, const TileBands* bands, size_t start, size_t count,
+                      uint64_t* nonFinite) {
+  FusedTile tile;
+  uint32_t* words = nullptr;
+  bool weightsAboveTiny = job.consensus != Consensus::None && job.nmodels > 0;
+  float leastWeight = 0.0f;
+  tile.anyBands = false;
+  tile.nsteps = 0;
+  for (size_t t = 0; t < job.nmodels; ++t) {
+    const MergeTileModel& model = job.models[t];
+    weightsAboveTiny = weightsAboveTiny && model.weight >= kTinyDivisor;
+    leastWeight = t == 0 || model.weight < leastWeight ? model.weight : leastWeight;
+    if (model.kind == SparsifyKind::Bands) tile.anyBands = true;
+    if (model.kind == SparsifyKind::Bands && bands[t].nbands - 1 > tile.nsteps) tile.nsteps = bands[t].nbands - 1;
+    if (model.kind != SparsifyKind::Random) continue;
+    if (!words) words = reinterpret_cast<uint32_t*>(threadScratch(ScratchSlot::TileModels, kMergeTile * job.nmodels));
+    philoxWordsTile(model.stream, start, count, words + t * kMergeTile);
+  }
+  tile.words = words;
+  tile.unitLambda = job.lambda == 1.0f;
+  tile.unitWeights = true;
+  for (size_t t = 0; t < job.nmodels; ++t) tile.unitWeights = tile.unitWeights && job.models[t].weight == 1.0f;
+  tile.divisorFloor = weightsAboveTiny ? leastWeight : 0.0f;
+  const float divisorAll = job.divisorAll;
+  tile.fixedDivisor = divisorAll < kTinyDivisor && divisorAll > -kTinyDivisor ? 1.0f : divisorAll;
+
+  // A band whose tie limit falls inside the tile keeps ties up to local index tieLimit: the
+  // tile is cut after it (cuts in order), that band keeping ties before the cut only.
+  int32_t keepAbove[kMaxFusedModels][kMaxBands];
+  struct Cut {
+    size_t at;
+    size_t model;
+    int band;
+  } cuts[kMaxFusedModels * kMaxBands];
+  size_t ncuts = 0;
+  for (size_t t = 0; t < job.nmodels; ++t) {
+    if (job.models[t].kind == SparsifyKind::Dense) {
+      tile.keptAbove[t] = -1;
+      tile.factor[t] = job.models[t].factor;
+      for (int s = 0; s < tile.nsteps; ++s) {
+        tile.stepAbove[t][s] = 0x7FFFFFFF;
+        tile.stepFactor[t][s] = 0.0f;
+      }
+    }
+    if (job.models[t].kind != SparsifyKind::Bands) continue;
+    for (int k = 0; k < bands[t].nbands; ++k) {
+      const int32_t tieLimit = bands[t].tieLimit[k];
+      keepAbove[t][k] = keepAboveFor(bands[t].bits[k], tieLimit >= 0);
+      if (tieLimit < 0 || size_t(tieLimit) + 1 >= count) continue;
+      size_t c = ncuts++;
+      for (; c > 0 && cuts[c - 1].at > size_t(tieLimit) + 1; --c) cuts[c] = cuts[c - 1];
+      cuts[c] = {size_t(tieLimit) + 1, t, k};
+    }
+    setBandRules(tile, t, bands[t], keepAbove[t]);
+  }
+  bool suspect = job.nmodels == 0;  // no δ to watch: count the base
+  size_t begin = 0;
+  for (size_t c = 0; c <= ncuts; ++c) {
+    const size_t end = c < ncuts ? cuts[c].at : count;
+    if (end > begin) suspect = fusedRunOf<D>(job, tile, start, begin, end) || suspect;
+    if (c < ncuts) {
+      const size_t t = cuts[c].model;
+      keepAbove[t][cuts[c].band] = keepAboveFor(bands[t].bits[cuts[c].band], false);
+      setBandRules(tile, t, bands[t], keepAbove[t]);
+    }
+    begin = end;
+  }
+  if (!suspect) return;
+  nonFinite[0] += countNonFiniteCoded<D>(job.base, start, count);
+  for (size_t t = 0; t < job.nmodels; ++t) nonFinite[t + 1] += countNonFiniteCoded<D>(job.models[t].data, start, count);
 }
 
 static void mergeTile(const MergeTileJob& job, const TileBands* bands, size_t start, size_t count,
                       uint64_t* nonFinite) {
-  if (job.fusedGeneral) {
-    switch (job.fusedDense) {
-      case 1: return fusedGeneralTile<1>(job, bands, start, count, nonFinite);
-      case 2: return fusedGeneralTile<2>(job, bands, start, count, nonFinite);
-      case 3: return fusedGeneralTile<3>(job, bands, start, count, nonFinite);
-      default: break;
-    }
-  }
   switch (job.fusedDense) {
-    case 1: return fusedDenseTile<1>(job, start, count, nonFinite);
-    case 2: return fusedDenseTile<2>(job, start, count, nonFinite);
-    case 3: return fusedDenseTile<3>(job, start, count, nonFinite);
+    case 1: return fusedTile<1>(job, bands, start, count, nonFinite);
+    case 2: return fusedTile<2>(job, bands, start, count, nonFinite);
+    case 3: return fusedTile<3>(job, bands, start, count, nonFinite);
     default: break;
   }
   float* base = threadScratch(ScratchSlot::TileBase, kMergeTile);

@@ -20,7 +20,7 @@ constexpr size_t kReduceTile = 4096;
 constexpr size_t kReduceLanes = 256;
 constexpr size_t kMaxBands = 16;
 constexpr size_t kMaxModels = 64;
-// Most models of the general fused merge loop (MergeTileJob::fusedGeneral).
+// Most models of the fused merge loop with bands or a consensus (MergeTileJob::fusedDense).
 constexpr size_t kMaxFusedModels = 8;
 // Most brackets of one bracketShared call, and most lanes of any path's vectors.
 constexpr size_t kMaxBracketsPerPass = 32;
@@ -63,11 +63,8 @@ struct MergeTileJob {
   // 0, or the one input dtype (F32 = 1, BF16 = 2, F16 = 3) when every model is Dense, Random or
   // Bands and base and models share that dtype (F32: 4-byte aligned, out too); with bands or a
   // consensus, at most kMaxFusedModels models. mergeTile then runs one fused loop (same
-  // operations, same order, no tile buffers).
+  // operations, same order, no tile buffers, every W_t in registers).
   int fusedDense;
-  // With fusedDense set: true when some model is Bands or the consensus is not None (then
-  // nmodels <= kMaxFusedModels); mergeTile runs the general fused loop, W_t held in registers.
-  bool fusedGeneral;
 };
 
 // A lower bound above every abs bits: the entry collects nothing and only counts.

@@ -43,6 +43,7 @@ struct Avx2Traits {
   static F sub(F a, F b) { return _mm256_sub_ps(a, b); }
   static F mul(F a, F b) { return _mm256_mul_ps(a, b); }
   static F div(F a, F b) { return _mm256_div_ps(a, b); }
+  static F maxF(F a, F b) { return _mm256_max_ps(a, b); }
   static I bitsOf(F x) { return _mm256_castps_si256(x); }
   static F floatOf(I u) { return _mm256_castsi256_ps(u); }
   static I absBits(F x) { return _mm256_and_si256(bitsOf(x), _mm256_set1_epi32(0x7FFFFFFF)); }
@@ -50,6 +51,7 @@ struct Avx2Traits {
   static I addI(I a, I b) { return _mm256_add_epi32(a, b); }
   static F floatFromInt(I a) { return _mm256_cvtepi32_ps(a); }  // exact below 2^24
   static I shiftRight(I a, int s) { return _mm256_srli_epi32(a, s); }
+  static I maxU(I a, I b) { return _mm256_max_epu32(a, b); }
   static M gtF(F a, F b) { return _mm256_cmp_ps(a, b, _CMP_GT_OQ); }
   static M ltF(F a, F b) { return _mm256_cmp_ps(a, b, _CMP_LT_OQ); }
   // AVX2 compares only signed integers: flip the sign bits to compare unsigned.
@@ -66,6 +68,10 @@ struct Avx2Traits {
   static M mNot(M a) { return _mm256_xor_ps(a, _mm256_castsi256_ps(_mm256_set1_epi32(-1))); }
   static M mNone() { return _mm256_setzero_ps(); }
   static F select(M m, F ifTrue, F ifFalse) { return _mm256_blendv_ps(ifFalse, ifTrue, m); }
+  // Masks are all ones or all zeros per lane: and selects exactly.
+  static F mulOrZero(M m, F a, F b) { return _mm256_and_ps(m, _mm256_mul_ps(a, b)); }
+  static F addIf(M m, F a, F b) { return _mm256_blendv_ps(a, _mm256_add_ps(a, b), m); }
+  static F negateIf(M m, F x) { return _mm256_xor_ps(x, _mm256_and_ps(m, _mm256_set1_ps(-0.0f))); }
   static unsigned maskBits(M m) { return unsigned(_mm256_movemask_ps(m)); }  // bit l: lane l
   static unsigned popcount(M m) { return unsigned(__builtin_popcount(unsigned(_mm256_movemask_ps(m)))); }
   // Per-lane counters: acc + 1 in the lanes of m (a set mask lane is -1 as an integer); their total.

@@ -29,6 +29,7 @@ struct Avx512Traits {
   static F sub(F a, F b) { return _mm512_sub_ps(a, b); }
   static F mul(F a, F b) { return _mm512_mul_ps(a, b); }
   static F div(F a, F b) { return _mm512_div_ps(a, b); }
+  static F maxF(F a, F b) { return _mm512_max_ps(a, b); }
   static I bitsOf(F x) { return _mm512_castps_si512(x); }
   static F floatOf(I u) { return _mm512_castsi512_ps(u); }
   static I absBits(F x) { return _mm512_and_si512(bitsOf(x), _mm512_set1_epi32(0x7FFFFFFF)); }
@@ -36,6 +37,7 @@ struct Avx512Traits {
   static I addI(I a, I b) { return _mm512_add_epi32(a, b); }
   static F floatFromInt(I a) { return _mm512_cvtepi32_ps(a); }  // exact below 2^24
   static I shiftRight(I a, int s) { return _mm512_srli_epi32(a, unsigned(s)); }
+  static I maxU(I a, I b) { return _mm512_max_epu32(a, b); }
   static M gtF(F a, F b) { return _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ); }
   static M ltF(F a, F b) { return _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ); }
   static M gtU(I a, I b) { return _mm512_cmpgt_epu32_mask(a, b); }
@@ -48,6 +50,9 @@ struct Avx512Traits {
   static M mNot(M a) { return M(~a); }
   static M mNone() { return 0; }
   static F select(M m, F ifTrue, F ifFalse) { return _mm512_mask_blend_ps(m, ifFalse, ifTrue); }
+  static F mulOrZero(M m, F a, F b) { return _mm512_maskz_mul_ps(m, a, b); }
+  static F addIf(M m, F a, F b) { return _mm512_mask_add_ps(a, m, a, b); }
+  static F negateIf(M m, F x) { return _mm512_mask_xor_ps(x, m, x, _mm512_set1_ps(-0.0f)); }
   static unsigned maskBits(M m) { return unsigned(m); }  // bit l: lane l
   static unsigned popcount(M m) { return unsigned(__builtin_popcount(unsigned(m))); }
   // Per-lane counters: acc + 1 in the lanes of m; their total (lanes hold small counts).
@@ -74,13 +79,16 @@ struct Avx512Traits {
     return _mm512_insertf32x8(_mm512_castps256_ps512(lo), hi, 1);
   }
   static void storeBF16(uint8_t* p, F x) {
+    // As ScalarTraits::f32ToBF16Bits, computed in the high half of each lane: + 0x7FFF, or
+    // + 0x8000 when the kept lsb (bit 16) is set; a NaN keeps its bits, quiet bit (22) set.
     const I bits = bitsOf(x);
-    const I lsb = _mm512_and_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(1));
-    const I rounded = _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(bits, _mm512_set1_epi32(0x7FFF)), lsb), 16);
-    const I quietNaN = _mm512_or_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(0x40));
-    const M isNaN = gtU(absBits(x), set1I(0x7F800000u));
-    const I result = _mm512_mask_blend_epi32(isNaN, rounded, quietNaN);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm512_cvtepi32_epi16(result));
+    const M odd = _mm512_test_epi32_mask(bits, set1I(0x10000u));
+    I rounded = _mm512_mask_add_epi32(_mm512_add_epi32(bits, set1I(0x7FFFu)), odd, bits, set1I(0x8000u));
+    rounded = _mm512_mask_or_epi32(rounded, _mm512_fpclass_ps_mask(x, 0x81), bits, set1I(0x400000u));  // QNaN|SNaN
+    // The high halves, in lane order, to words 0..15 (one vpermw; faster here than shift + vpmovdw).
+    const I highs = _mm512_setr_epi32(0x30001, 0x70005, 0xB0009, 0xF000D, 0x130011, 0x170015, 0x1B0019, 0x1F001D,
+                                      0, 0, 0, 0, 0, 0, 0, 0);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm512_castsi512_si256(_mm512_permutexvar_epi16(highs, rounded)));
   }
   static void storeF16(uint8_t* p, F x) {
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm512_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));

@@ -30,6 +30,7 @@ struct ScalarTraits {
   static F sub(F a, F b) { return a - b; }
   static F mul(F a, F b) { return a * b; }
   static F div(F a, F b) { return a / b; }
+  static F maxF(F a, F b) { return a > b ? a : b; }  // as x86 max: b when unordered
   static I bitsOf(F x) { uint32_t u; std::memcpy(&u, &x, 4); return u; }
   static F floatOf(I u) { float x; std::memcpy(&x, &u, 4); return x; }
   static I absBits(F x) { return bitsOf(x) & 0x7FFFFFFFu; }
@@ -37,6 +38,7 @@ struct ScalarTraits {
   static I addI(I a, I b) { return a + b; }
   static F floatFromInt(I a) { return float(int32_t(a)); }  // exact below 2^24
   static I shiftRight(I a, int s) { return a >> s; }
+  static I maxU(I a, I b) { return a > b ? a : b; }
   static M gtF(F a, F b) { return a > b; }
   static M ltF(F a, F b) { return a < b; }
   static M gtU(I a, I b) { return a > b; }
@@ -49,6 +51,9 @@ struct ScalarTraits {
   static M mNot(M a) { return !a; }
   static M mNone() { return false; }
   static F select(M m, F ifTrue, F ifFalse) { return m ? ifTrue : ifFalse; }
+  static F mulOrZero(M m, F a, F b) { return m ? a * b : 0.0f; }  // select(m, a·b, +0)
+  static F addIf(M m, F a, F b) { return m ? a + b : a; }         // select(m, a + b, a)
+  static F negateIf(M m, F x) { return m ? floatOf(bitsOf(x) ^ 0x80000000u) : x; }  // sign bit flipped
   static unsigned maskBits(M m) { return m ? 1u : 0u; }  // bit l: lane l
   static unsigned popcount(M m) { return m ? 1u : 0u; }
   static I countLanes(I acc, M m) { return acc + (m ? 1u : 0u); }
