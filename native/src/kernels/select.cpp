@@ -220,7 +220,7 @@ constexpr size_t kSampleRun = 16;
 constexpr size_t kSampleBlocks = kSample / kSampleRun;
 constexpr size_t kBracketMinElements = 4 * kSample;  // smaller tensors: the radix path
 constexpr size_t kSampleTasks = 64;
-constexpr size_t kFinishBins = 4096;
+constexpr size_t kFinishBins = 2048;
 constexpr size_t kSamplePrefetch = 4;
 
 // The abs bits collected by one pass task for one bracket; capacity kept between calls.
@@ -257,6 +257,7 @@ struct BracketScratch {
   std::vector<std::vector<uint32_t>> hists;     // per bracket
   std::vector<std::vector<uint64_t>> inBin;     // per bracket: value << 32 | chunk
   std::vector<std::vector<uint32_t>> values;    // per bracket
+  std::vector<std::vector<uint32_t>> perChunk;  // per bracket
   std::vector<uint64_t> above;                  // [task * nb + b]
   std::vector<ValueList> lists;                 // [task * nb + b]
 };
@@ -408,49 +409,86 @@ bool finishBracket(const SharedDeltaView& in, const Bracket& br, size_t b, size_
   const uint32_t range = br.upper - br.lower;
   unsigned shift = 0;
   while ((uint64_t(range) >> shift) >= kFinishBins) ++shift;
+  // Four interleaved histograms: quantized deltas repeat a few values, and increments of one
+  // counter would wait on each other.
   std::vector<uint32_t>& hist = mem.hists[b];
-  hist.assign(kFinishBins, 0);
+  hist.assign(4 * kFinishBins, 0);
   for (size_t task = 0; task < tasks; ++task) {
     const ValueList& list = mem.lists[task * ne + br.entry];
-    for (size_t e = 0; e < list.size; ++e) ++hist[(list.data[e] - br.lower) >> shift];
+    size_t e = 0;
+    for (; e + 4 <= list.size; e += 4)
+      for (size_t copy = 0; copy < 4; ++copy) ++hist[copy * kFinishBins + ((list.data[e + copy] - br.lower) >> shift)];
+    for (; e < list.size; ++e) ++hist[(list.data[e] - br.lower) >> shift];
   }
+  for (size_t bin = 0; bin < kFinishBins; ++bin)
+    hist[bin] += hist[kFinishBins + bin] + hist[2 * kFinishBins + bin] + hist[3 * kFinishBins + bin];
   uint64_t higher = 0;  // collected elements in bins above the chosen one
   size_t bin = kFinishBins - 1;
   while (higher + hist[bin] <= r) higher += hist[bin--];
-  // The chosen bin's values with the chunk each came from (in chunk order): every element
-  // equal to the k-th value is among them, so they also locate the tie cutoff.
+  // One scan of the chosen bin: how many of its values each chunk holds, and their smallest
+  // and largest. Every element equal to the k-th value is in this bin, so the counts also
+  // locate the tie cutoff when the bin holds one value.
+  const auto inChosenBin = [&](uint32_t v) { return ((v - br.lower) >> shift) == bin; };
+  std::vector<uint32_t>& perChunk = mem.perChunk[b];
+  perChunk.assign(tasks, 0);
+  uint32_t smallest = 0xFFFFFFFFu, largest = 0;
+  for (size_t task = 0; task < tasks; ++task) {
+    const ValueList& list = mem.lists[task * ne + br.entry];
+    uint32_t count = 0;
+    for (size_t e = 0; e < list.size; ++e) {
+      const uint32_t v = list.data[e];
+      const bool hit = inChosenBin(v);
+      count += hit ? 1 : 0;
+      smallest = hit ? std::min(smallest, v) : smallest;
+      largest = hit ? std::max(largest, v) : largest;
+    }
+    perChunk[task] = count;
+  }
+  const size_t rInBin = r - size_t(higher);
+  const auto cutoffInChunks = [&](uint32_t bits, uint64_t m, const std::function<uint64_t(size_t)>& equalIn) {
+    // The chunk holding the m-th element equal to bits, then its index by rescanning that chunk.
+    uint64_t seen = 0;
+    for (size_t task = 0; task < tasks; ++task) {
+      const uint64_t equal = equalIn(task);
+      if (seen + equal >= m) {
+        const Range chunk = chunkRange(task, n);
+        return nthEqualIndex(simd::ops(), in.of(br.model), chunk.begin, chunk.end, bits, m - seen);
+      }
+      seen += equal;
+    }
+    return -1.0;  // unreachable: k <= above + inside
+  };
+  if (smallest == largest) {
+    // One value fills the bin (coarsely quantized deltas, e.g. from bf16): it is the k-th.
+    out.bits[br.which] = smallest;
+    if (rule == SelectRule::Index)
+      out.cutoff[br.which] = cutoffInChunks(smallest, br.k - above - higher, [&](size_t task) { return perChunk[task]; });
+    return true;
+  }
+  // Several values: the bin's values with the chunk each came from, in chunk order.
   std::vector<uint64_t>& inBin = mem.inBin[b];
   inBin.clear();
-  inBin.reserve(hist[bin]);
   for (size_t task = 0; task < tasks; ++task) {
     const ValueList& list = mem.lists[task * ne + br.entry];
     for (size_t e = 0; e < list.size; ++e)
-      if (((list.data[e] - br.lower) >> shift) == bin) inBin.push_back((uint64_t(list.data[e]) << 32) | task);
+      if (inChosenBin(list.data[e])) inBin.push_back((uint64_t(list.data[e]) << 32) | task);
   }
   std::vector<uint32_t>& values = mem.values[b];
   values.resize(inBin.size());
   for (size_t e = 0; e < inBin.size(); ++e) values[e] = uint32_t(inBin[e] >> 32);
-  const size_t rInBin = r - size_t(higher);
   std::nth_element(values.begin(), values.begin() + long(rInBin), values.end(), std::greater<uint32_t>());
   const uint32_t bits = values[rInBin];
   out.bits[br.which] = bits;
   if (rule == SelectRule::Drop) return true;
   uint64_t aboveBits = above + higher;
   for (size_t j = 0; j < rInBin; ++j) aboveBits += values[j] > bits ? 1 : 0;  // [0, rInBin) >= bits
-  // Keep the first m elements equal to `bits`, in flat index order: the chunk holding the
-  // m-th, then its index by rescanning that chunk.
-  const uint64_t m = br.k - aboveBits;
-  uint64_t seen = 0;
-  for (const uint64_t e : inBin) {
-    if (uint32_t(e >> 32) != bits || ++seen < m) continue;
-    const size_t task = size_t(e & 0xFFFFFFFFu);
-    uint64_t before = 0;  // equal elements in earlier chunks
-    for (const uint64_t f : inBin) before += uint32_t(f >> 32) == bits && size_t(f & 0xFFFFFFFFu) < task ? 1 : 0;
-    const Range chunk = chunkRange(task, n);
-    out.cutoff[br.which] = nthEqualIndex(simd::ops(), in.of(br.model), chunk.begin, chunk.end, bits, m - before);
-    return true;
-  }
-  return false;  // unreachable: k <= above + inside
+  // Keep the first m elements equal to `bits`, in flat index order.
+  std::vector<uint32_t>& equalPerChunk = perChunk;
+  equalPerChunk.assign(tasks, 0);
+  for (const uint64_t e : inBin)
+    if (uint32_t(e >> 32) == bits) ++equalPerChunk[size_t(e & 0xFFFFFFFFu)];
+  out.cutoff[br.which] = cutoffInChunks(bits, br.k - aboveBits, [&](size_t task) { return equalPerChunk[task]; });
+  return true;
 }
 
 // Brackets every positive k of the given models in one pass. done[t] is set for each model
@@ -462,27 +500,43 @@ void selectByBracket(const SharedDeltaView& in, const std::vector<SelectRequest>
   pool::workerSlots();
   bracketBounds(in, brackets, mem);
 
-  // The pass's entries, in model order (see Bracket).
-  std::vector<uint32_t> firstEntry(nm + 1, 0), lower, upper;
+  // The pass's entries, in model order (see Bracket); every model gets as many (padding with
+  // entries that count nothing) so that the pass runs one of the register-resident shapes.
+  std::vector<std::vector<std::pair<uint32_t, uint32_t>>> perModel(nm);  // (lower, upper)
   uint64_t cap = 0;
   for (Bracket& br : brackets) {
-    br.entry = lower.size();
+    std::vector<std::pair<uint32_t, uint32_t>>& entries = perModel[br.model];
+    br.entry = entries.size();  // within the model, for now
     if (br.lower == br.upper) {
-      lower.push_back(simd::kCollectNothingBits);
-      upper.push_back(br.upper);
+      entries.push_back({simd::kCollectNothingBits, br.upper});
       if (br.upper > 0) {
-        br.atLeast = long(lower.size());
-        lower.push_back(simd::kCollectNothingBits);
-        upper.push_back(br.upper - 1);
+        br.atLeast = long(entries.size());
+        entries.push_back({simd::kCollectNothingBits, br.upper - 1});
       }
     } else {
-      lower.push_back(br.lower);
-      upper.push_back(br.upper);
+      entries.push_back({br.lower, br.upper});
       cap += br.cap;
     }
-    firstEntry[br.model + 1] = uint32_t(lower.size());
   }
-  for (size_t t = 1; t <= nm; ++t) firstEntry[t] = std::max(firstEntry[t], firstEntry[t - 1]);
+  size_t widest = 0;
+  for (const auto& entries : perModel) widest = std::max(widest, entries.size());
+  std::vector<uint32_t> firstEntry(nm + 1, 0), lower, upper;
+  for (size_t t = 0; t < nm; ++t) {
+    for (Bracket& br : brackets) {
+      if (br.model != t) continue;
+      br.entry += lower.size();
+      if (br.atLeast >= 0) br.atLeast += long(lower.size());
+    }
+    for (const auto& entry : perModel[t]) {
+      lower.push_back(entry.first);
+      upper.push_back(entry.second);
+    }
+    for (size_t pad = perModel[t].size(); pad < widest && widest <= 4; ++pad) {
+      lower.push_back(simd::kCollectNothingBits);
+      upper.push_back(0xFFFFFFFFu);
+    }
+    firstEntry[t + 1] = uint32_t(lower.size());
+  }
   const size_t ne = lower.size();
 
   const size_t tasks = chunkCount(n);
@@ -533,6 +587,7 @@ void selectByBracket(const SharedDeltaView& in, const std::vector<SelectRequest>
   if (mem.hists.size() < nb) mem.hists.resize(nb);
   if (mem.inBin.size() < nb) mem.inBin.resize(nb);
   if (mem.values.size() < nb) mem.values.resize(nb);
+  if (mem.perChunk.size() < nb) mem.perChunk.resize(nb);
   std::vector<char> found(nb, 0);
   pool::parallelFor(nb, [&](size_t b, unsigned) {
     const Bracket& br = brackets[b];

@@ -180,19 +180,21 @@ static void bracketModelRange(const BracketJob& job, const uint8_t* ft, size_t b
   }
 }
 
-// The common shapes (M models with K brackets each, M·K <= 8) with every bound, count and
+// The common shapes (M <= 4 models with K <= 4 entries each) with every bound, count and
 // cursor in registers and all inputs streamed side by side: the base is decoded once per vector.
 // Counts above go to per-lane counters (one instruction, no mask transfer); entries whose lower
 // bound is kCollectNothingBits only count.
 template <class T, int D, int M, int K>
 static void bracketFixedRange(const BracketJob& job, size_t start, size_t begin, size_t end, uint64_t* above,
                               uint32_t** cursor) {
-  typename T::I lower[M * K], upper[M * K], over[M * K];
+  // Inside [lower, upper] <=> a - lower <= upper - lower (unsigned): one subtraction, one compare.
+  typename T::I lower[M * K], upper[M * K], width[M * K], over[M * K];
   bool collect[M * K];
   uint32_t* at[M * K];
   for (int b = 0; b < M * K; ++b) {
     lower[b] = T::set1I(job.lower[b]);
     upper[b] = T::set1I(job.upper[b]);
+    width[b] = T::set1I(job.upper[b] - job.lower[b]);
     over[b] = T::set1I(0);
     collect[b] = job.lower[b] != kCollectNothingBits;
     at[b] = cursor[b];
@@ -209,7 +211,7 @@ static void bracketFixedRange(const BracketJob& job, size_t start, size_t begin,
         const typename T::M isOver = T::gtU(a, upper[b]);
         over[b] = T::countLanes(over[b], isOver);
         if (!collect[b]) continue;
-        const typename T::M inside = T::mNot(T::mOr(isOver, T::gtU(lower[b], a)));
+        const typename T::M inside = T::leU(T::subI(a, lower[b]), width[b]);
         T::compressStoreI(at[b], inside, a);
         at[b] += T::popcount(inside);
       }
@@ -243,6 +245,14 @@ static void (*bracketFixedFor(const BracketJob& job))(const BracketJob&, size_t,
     case 32: return bracketFixed<D, 3, 2>;
     case 41: return bracketFixed<D, 4, 1>;
     case 42: return bracketFixed<D, 4, 2>;
+    case 13: return bracketFixed<D, 1, 3>;
+    case 14: return bracketFixed<D, 1, 4>;
+    case 23: return bracketFixed<D, 2, 3>;
+    case 24: return bracketFixed<D, 2, 4>;
+    case 33: return bracketFixed<D, 3, 3>;
+    case 34: return bracketFixed<D, 3, 4>;
+    case 43: return bracketFixed<D, 4, 3>;
+    case 44: return bracketFixed<D, 4, 4>;
     default: return nullptr;
   }
 }

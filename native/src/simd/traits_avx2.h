@@ -59,6 +59,8 @@ struct Avx2Traits {
     const I flip = _mm256_set1_epi32(int32_t(0x80000000u));
     return _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_xor_si256(a, flip), _mm256_xor_si256(b, flip)));
   }
+  static M leU(I a, I b) { return mNot(gtU(a, b)); }
+  static I subI(I a, I b) { return _mm256_sub_epi32(a, b); }
   static M eqI(I a, I b) { return _mm256_castsi256_ps(_mm256_cmpeq_epi32(a, b)); }
   static M gtS(I a, I b) { return _mm256_castsi256_ps(_mm256_cmpgt_epi32(a, b)); }
   static M ltS(I a, I b) { return _mm256_castsi256_ps(_mm256_cmpgt_epi32(b, a)); }

@@ -41,6 +41,8 @@ struct Avx512Traits {
   static M gtF(F a, F b) { return _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ); }
   static M ltF(F a, F b) { return _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ); }
   static M gtU(I a, I b) { return _mm512_cmpgt_epu32_mask(a, b); }
+  static M leU(I a, I b) { return _mm512_cmple_epu32_mask(a, b); }
+  static I subI(I a, I b) { return _mm512_sub_epi32(a, b); }
   static M eqI(I a, I b) { return _mm512_cmpeq_epi32_mask(a, b); }
   static M gtS(I a, I b) { return _mm512_cmpgt_epi32_mask(a, b); }
   static M ltS(I a, I b) { return _mm512_cmplt_epi32_mask(a, b); }

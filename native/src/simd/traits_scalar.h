@@ -42,6 +42,8 @@ struct ScalarTraits {
   static M gtF(F a, F b) { return a > b; }
   static M ltF(F a, F b) { return a < b; }
   static M gtU(I a, I b) { return a > b; }
+  static M leU(I a, I b) { return a <= b; }
+  static I subI(I a, I b) { return a - b; }
   static M eqI(I a, I b) { return a == b; }
   static M gtS(I a, I b) { return int32_t(a) > int32_t(b); }
   static M ltS(I a, I b) { return int32_t(a) < int32_t(b); }
