@@ -222,6 +222,8 @@ constexpr size_t kBracketMinElements = 4 * kSample;  // smaller tensors: the rad
 constexpr size_t kSampleTasks = 64;
 constexpr size_t kFinishBins = 2048;
 constexpr size_t kSamplePrefetch = 4;
+// Sample histogram bins: abs bits >> 15 (65536 bins, 8 bits of mantissa).
+constexpr unsigned kSampleShift = 15;
 
 // The abs bits collected by one pass task for one bracket; capacity kept between calls.
 struct ValueList {
@@ -254,6 +256,7 @@ struct Bracket {
 // one call at a time holds them, a concurrent one uses its own.
 struct BracketScratch {
   std::vector<std::vector<uint32_t>> samples;   // per model
+  std::vector<std::vector<uint32_t>> sampleHists;  // per model
   std::vector<std::vector<uint32_t>> hists;     // per bracket
   std::vector<std::vector<uint64_t>> inBin;     // per bracket: value << 32 | chunk
   std::vector<std::vector<uint32_t>> values;    // per bracket
@@ -303,6 +306,7 @@ void bracketBounds(const SharedDeltaView& in, std::vector<Bracket>& brackets, Br
   // each), run s starting at floor(s·n / kSampleBlocks); the base's run is decoded once for
   // every fine-tune.
   if (mem.samples.size() < nm) mem.samples.resize(nm);
+  if (mem.sampleHists.size() < nm) mem.sampleHists.resize(nm);
   for (size_t t = 0; t < nm; ++t) mem.samples[t].resize(kSample);
   const auto runStart = [&](size_t s) { return size_t(uint64_t(s) * n / kSampleBlocks); };
   pool::parallelFor(kSampleTasks, [&](size_t part, unsigned) {
@@ -324,47 +328,35 @@ void bracketBounds(const SharedDeltaView& in, std::vector<Bracket>& brackets, Br
       }
     }
   });
-  // Per model: the sample ranks its brackets need (0 = largest), found by successive
-  // selections on the shrinking unsorted part of the sample.
+  // Per model, the sample's order statistics from a histogram of its abs bits >> kSampleShift:
+  // the bin holding rank r, then a selection among that bin's few values.
   pool::parallelFor(nm, [&](size_t t, unsigned) {
-    struct Need {
-      double rank;
-      size_t bracket;
-      bool upper;
+    std::vector<uint32_t>& hist = mem.sampleHists[t];
+    hist.assign(size_t(1) << (32 - kSampleShift), 0);
+    const std::vector<uint32_t>& sample = mem.samples[t];
+    for (const uint32_t a : sample) ++hist[a >> kSampleShift];
+    std::vector<uint32_t> inBin;
+    // The r-th largest of the sample (0 = largest).
+    const auto sampleRank = [&](size_t r) {
+      size_t bin = hist.size() - 1, higher = 0;
+      while (higher + hist[bin] <= r) higher += hist[bin--];
+      inBin.clear();
+      for (const uint32_t a : sample)
+        if (a >> kSampleShift == bin) inBin.push_back(a);
+      std::nth_element(inBin.begin(), inBin.begin() + long(r - higher), inBin.end(), std::greater<uint32_t>());
+      return inBin[r - higher];
     };
-    std::vector<Need> needs;
-    for (size_t b = 0; b < brackets.size(); ++b) {
-      if (brackets[b].model != t) continue;
+    for (Bracket& br : brackets) {
+      if (br.model != t) continue;
       // Rank of the k-th largest in the sample, and a margin of ~4 standard deviations of that
       // rank plus a constant.
-      const double q = double(brackets[b].k) * double(kSample) / double(n) - 1;
+      const double q = double(br.k) * double(kSample) / double(n) - 1;
       const double margin = 4.0 * std::sqrt(std::max(q, 1.0) * (1.0 - std::min(q, double(kSample) - 1) / kSample)) + 16;
       const double hiRank = std::floor(q - margin), loRank = std::ceil(q + margin);
-      if (hiRank < 0) brackets[b].upper = 0xFFFFFFFFu; else needs.push_back({hiRank, b, true});
-      if (loRank >= double(kSample)) brackets[b].lower = 0; else needs.push_back({loRank, b, false});
+      br.upper = hiRank < 0 ? 0xFFFFFFFFu : sampleRank(size_t(hiRank));
+      br.lower = loRank >= double(kSample) ? 0 : sampleRank(size_t(loRank));
       const double expected = (std::min(loRank, double(kSample)) - std::max(hiRank, 0.0) + 1) / kSample * double(n);
-      brackets[b].cap = uint64_t(4 * expected) + 65536;
-    }
-    std::sort(needs.begin(), needs.end(), [](const Need& x, const Need& y) { return x.rank < y.rank; });
-    // After selecting rank r, the ranks below r lie in [0, r) and those above in (r, end): take
-    // the ranks from the top down when they are mostly small (each selection then only reorders
-    // the prefix below the previous one), from the bottom up otherwise.
-    double topDown = 0, bottomUp = 0;
-    for (size_t i = 1; i < needs.size(); ++i) {
-      topDown += needs[i].rank;
-      bottomUp += double(kSample) - needs[i - 1].rank;
-    }
-    if (topDown < bottomUp) std::reverse(needs.begin(), needs.end());
-    std::vector<uint32_t>& sample = mem.samples[t];
-    size_t from = 0, to = kSample;  // the part of the sample whose order is still unknown
-    for (const Need& need : needs) {
-      const size_t r = size_t(need.rank);
-      if (r >= from && r < to) {
-        std::nth_element(sample.begin() + long(from), sample.begin() + long(r), sample.begin() + long(to),
-                         std::greater<uint32_t>());
-        if (topDown < bottomUp) to = r; else from = r + 1;
-      }
-      (need.upper ? brackets[need.bracket].upper : brackets[need.bracket].lower) = sample[r];
+      br.cap = uint64_t(4 * expected) + 65536;
     }
   });
 }
