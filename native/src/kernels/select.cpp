@@ -221,7 +221,7 @@ constexpr size_t kSampleBlocks = kSample / kSampleRun;
 constexpr size_t kBracketMinElements = 4 * kSample;  // smaller tensors: the radix path
 constexpr size_t kSampleTasks = 64;
 constexpr size_t kFinishBins = 2048;
-constexpr size_t kSamplePrefetch = 4;
+constexpr size_t kSamplePrefetch = 16;
 // Sample histogram bins: abs bits >> 15 (65536 bins, 8 bits of mantissa).
 constexpr unsigned kSampleShift = 15;
 
