@@ -1,8 +1,9 @@
 // select.cpp: exact "top k by |δ|" keep-rules by radix selection on the abs bits (which order
 // like |δ| as unsigned integers). Never a sort.
 //
-// Whole tensor, large: one pass when a sample brackets each k-th value (selectByBracket);
-// otherwise, and for small tensors, any number of ks, two passes over δ:
+// Whole tensor, large: one pass when a sample brackets each k-th value (selectByBracket),
+// shared by every fine-tune of one base (selectThresholdsShared: the sparsifiers of a tensor
+// ask together); otherwise, and for small tensors, any number of ks, two passes over δ:
 //   1. a histogram of the high 16 bits (per-worker histograms, added at the end);
 //      for each k this names the bin holding the k-th largest value;
 //   2. inside the chosen bins only, counts of the low 16 bits, kept per chunk as sparse
@@ -361,6 +362,23 @@ void bracketBounds(const SharedDeltaView& in, std::vector<Bracket>& brackets, Br
   });
 }
 
+// The flat index of the m-th element (1-based) of model t whose abs bits equal `bits`, given
+// how many such elements each chunk holds: the chunk that holds it is rescanned.
+double cutoffInChunks(const SharedDeltaView& in, size_t t, uint32_t bits, uint64_t m,
+                      const std::function<uint64_t(size_t)>& equalIn) {
+  const size_t n = in.fts[t].n;
+  uint64_t seen = 0;
+  for (size_t task = 0; task < chunkCount(n); ++task) {
+    const uint64_t equal = equalIn(task);
+    if (seen + equal >= m) {
+      const Range chunk = chunkRange(task, n);
+      return nthEqualIndex(simd::ops(), in.of(t), chunk.begin, chunk.end, bits, m - seen);
+    }
+    seen += equal;
+  }
+  return -1.0;  // unreachable when the counts hold m such elements
+}
+
 // The k-th value and tie cutoff of one bracket from what the pass collected; false when the
 // bracket missed it.
 bool finishBracket(const SharedDeltaView& in, const Bracket& br, size_t b, size_t ne, SelectRule rule,
@@ -379,18 +397,8 @@ bool finishBracket(const SharedDeltaView& in, const Bracket& br, size_t b, size_
     for (size_t task = 0; task < tasks; ++task) inside += equalIn(task);
     if (!(above < br.k && br.k <= above + inside)) return false;  // the sample missed
     out.bits[br.which] = br.upper;
-    if (rule == SelectRule::Drop) return true;
-    const uint64_t m = br.k - above;
-    uint64_t seen = 0;
-    for (size_t task = 0;; ++task) {
-      const uint64_t equal = equalIn(task);
-      if (seen + equal >= m) {
-        const Range chunk = chunkRange(task, n);
-        out.cutoff[br.which] = nthEqualIndex(simd::ops(), in.of(br.model), chunk.begin, chunk.end, br.upper, m - seen);
-        return true;
-      }
-      seen += equal;
-    }
+    if (rule == SelectRule::Index) out.cutoff[br.which] = cutoffInChunks(in, br.model, br.upper, br.k - above, equalIn);
+    return true;
   }
   for (size_t task = 0; task < tasks; ++task) inside += mem.lists[task * ne + br.entry].size;
   if (!(above < br.k && br.k <= above + inside)) return false;  // the sample missed
@@ -437,24 +445,11 @@ bool finishBracket(const SharedDeltaView& in, const Bracket& br, size_t b, size_
     perChunk[task] = count;
   }
   const size_t rInBin = r - size_t(higher);
-  const auto cutoffInChunks = [&](uint32_t bits, uint64_t m, const std::function<uint64_t(size_t)>& equalIn) {
-    // The chunk holding the m-th element equal to bits, then its index by rescanning that chunk.
-    uint64_t seen = 0;
-    for (size_t task = 0; task < tasks; ++task) {
-      const uint64_t equal = equalIn(task);
-      if (seen + equal >= m) {
-        const Range chunk = chunkRange(task, n);
-        return nthEqualIndex(simd::ops(), in.of(br.model), chunk.begin, chunk.end, bits, m - seen);
-      }
-      seen += equal;
-    }
-    return -1.0;  // unreachable: k <= above + inside
-  };
   if (smallest == largest) {
     // One value fills the bin (coarsely quantized deltas, e.g. from bf16): it is the k-th.
     out.bits[br.which] = smallest;
     if (rule == SelectRule::Index)
-      out.cutoff[br.which] = cutoffInChunks(smallest, br.k - above - higher, [&](size_t task) { return perChunk[task]; });
+      out.cutoff[br.which] = cutoffInChunks(in, br.model, smallest, br.k - above - higher, [&](size_t task) { return perChunk[task]; });
     return true;
   }
   // Several values: the bin's values with the chunk each came from, in chunk order.
@@ -479,7 +474,7 @@ bool finishBracket(const SharedDeltaView& in, const Bracket& br, size_t b, size_
   equalPerChunk.assign(tasks, 0);
   for (const uint64_t e : inBin)
     if (uint32_t(e >> 32) == bits) ++equalPerChunk[size_t(e & 0xFFFFFFFFu)];
-  out.cutoff[br.which] = cutoffInChunks(bits, br.k - aboveBits, [&](size_t task) { return equalPerChunk[task]; });
+  out.cutoff[br.which] = cutoffInChunks(in, br.model, bits, br.k - aboveBits, [&](size_t task) { return equalPerChunk[task]; });
   return true;
 }
 
