@@ -202,10 +202,14 @@ static void bracketFixedRange(const BracketJob& job, size_t start, size_t begin,
   for (size_t j = begin; j < end; j += T::W) {
     const size_t i = start + j;
     const typename T::F base = job.base ? loadCoded<T, D>(job.base, i) : T::zeroF();
+    // Fully unrolled, so that the counters and bounds stay in registers (a counter kept in
+    // memory would chain every vector through a store and a reload).
+#pragma GCC unroll 4
     for (int t = 0; t < M; ++t) {
       typename T::F x = loadCoded<T, D>(job.fts[t], i);
       if (job.base) x = T::sub(x, base);
       const typename T::I a = T::absBits(x);
+#pragma GCC unroll 4
       for (int k = 0; k < K; ++k) {
         const int b = t * K + k;
         const typename T::M isOver = T::gtU(a, upper[b]);
