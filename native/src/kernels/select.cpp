@@ -205,7 +205,7 @@ void selectRadix(const DeltaView& in, const double* ks, size_t nks, SelectRule r
 
 // ---- one pass when a sample brackets the k-th values -------------------------------------
 //
-// A fixed-stride sample of kSample abs bits gives, for each k, bounds lower <= upper that hold
+// A fixed-stride sample of up to kSample abs bits gives, for each k, bounds lower <= upper that hold
 // the k-th largest value with overwhelming probability (a margin of many standard deviations of
 // the sample rank). One pass over the inputs then counts, per bracket, the elements above
 // `upper` and collects the abs bits of those inside [lower, upper] (per chunk, in index order).
@@ -216,11 +216,18 @@ void selectRadix(const DeltaView& in, const double* ks, size_t nks, SelectRule r
 // bracket, e.g. heavy ties) that model's selection falls back to the two-pass radix selection.
 // The result is exact either way: the sample only decides how fast it is found.
 
-constexpr size_t kSample = 65536;
+constexpr size_t kSample = 65536;  // elements sampled from large tensors
+constexpr size_t kMinSample = 16384;
 constexpr size_t kSampleRun = 16;
-constexpr size_t kSampleBlocks = kSample / kSampleRun;
 constexpr size_t kBracketMinElements = 4 * kSample;  // smaller tensors: the radix path
 constexpr size_t kSampleTasks = 64;
+
+// n/64 elements, at least kMinSample and at most kSample, a multiple of kSampleRun·kSampleTasks:
+// sampling and ranking cost the same whatever n is, so smaller tensors sample less.
+size_t sampleSize(size_t n) {
+  const size_t unit = kSampleRun * kSampleTasks;
+  return std::min(kSample, std::max(kMinSample, n / 64 / unit * unit));
+}
 constexpr size_t kFinishBins = 2048;
 constexpr size_t kSamplePrefetch = 16;
 // Sample histogram bins: abs bits >> 15 (65536 bins, 8 bits of mantissa).
@@ -303,16 +310,17 @@ int sharedDtypeCode(const SharedDeltaView& in) {
 void bracketBounds(const SharedDeltaView& in, std::vector<Bracket>& brackets, BracketScratch& mem) {
   const simd::TileOps& ops = simd::ops();
   const size_t n = in.fts[0].n, nm = in.fts.size();
-  // The sample: kSampleBlocks runs of kSampleRun consecutive elements (a cache line of float32
-  // each), run s starting at floor(s·n / kSampleBlocks); the base's run is decoded once for
+  // The sample: m / kSampleRun runs of kSampleRun consecutive elements (a cache line of float32
+  // each), run s starting at floor(s·n·kSampleRun / m); the base's run is decoded once for
   // every fine-tune.
   if (mem.samples.size() < nm) mem.samples.resize(nm);
   if (mem.sampleHists.size() < nm) mem.sampleHists.resize(nm);
-  for (size_t t = 0; t < nm; ++t) mem.samples[t].resize(kSample);
-  const auto runStart = [&](size_t s) { return size_t(uint64_t(s) * n / kSampleBlocks); };
+  const size_t m = sampleSize(n), blocks = m / kSampleRun;
+  for (size_t t = 0; t < nm; ++t) mem.samples[t].resize(m);
+  const auto runStart = [&](size_t s) { return size_t(uint64_t(s) * n / blocks); };
   pool::parallelFor(kSampleTasks, [&](size_t part, unsigned) {
     float base[kSampleRun], d[kSampleRun];
-    const size_t per = kSampleBlocks / kSampleTasks;
+    const size_t per = blocks / kSampleTasks;
     for (size_t s = part * per; s < (part + 1) * per; ++s) {
       // The runs are far apart: fetch a few ahead, so the misses overlap.
       if (s + kSamplePrefetch < (part + 1) * per) {
@@ -333,13 +341,17 @@ void bracketBounds(const SharedDeltaView& in, std::vector<Bracket>& brackets, Br
   // the bin holding rank r, then a selection among that bin's few values.
   pool::parallelFor(nm, [&](size_t t, unsigned) {
     std::vector<uint32_t>& hist = mem.sampleHists[t];
-    hist.assign(size_t(1) << (32 - kSampleShift), 0);
+    hist.assign(size_t(1) << (31 - kSampleShift), 0);  // abs bits < 2^31
     const std::vector<uint32_t>& sample = mem.samples[t];
-    for (const uint32_t a : sample) ++hist[a >> kSampleShift];
+    uint32_t largest = 0;
+    for (const uint32_t a : sample) {
+      ++hist[a >> kSampleShift];
+      largest = std::max(largest, a);
+    }
     std::vector<uint32_t> inBin;
     // The r-th largest of the sample (0 = largest).
     const auto sampleRank = [&](size_t r) {
-      size_t bin = hist.size() - 1, higher = 0;
+      size_t bin = largest >> kSampleShift, higher = 0;
       while (higher + hist[bin] <= r) higher += hist[bin--];
       inBin.clear();
       for (const uint32_t a : sample)
@@ -351,12 +363,12 @@ void bracketBounds(const SharedDeltaView& in, std::vector<Bracket>& brackets, Br
       if (br.model != t) continue;
       // Rank of the k-th largest in the sample, and a margin of ~4 standard deviations of that
       // rank plus a constant.
-      const double q = double(br.k) * double(kSample) / double(n) - 1;
-      const double margin = 4.0 * std::sqrt(std::max(q, 1.0) * (1.0 - std::min(q, double(kSample) - 1) / kSample)) + 16;
+      const double q = double(br.k) * double(m) / double(n) - 1;
+      const double margin = 4.0 * std::sqrt(std::max(q, 1.0) * (1.0 - std::min(q, double(m) - 1) / double(m))) + 16;
       const double hiRank = std::floor(q - margin), loRank = std::ceil(q + margin);
       br.upper = hiRank < 0 ? 0xFFFFFFFFu : sampleRank(size_t(hiRank));
-      br.lower = loRank >= double(kSample) ? 0 : sampleRank(size_t(loRank));
-      const double expected = (std::min(loRank, double(kSample)) - std::max(hiRank, 0.0) + 1) / kSample * double(n);
+      br.lower = loRank >= double(m) ? 0 : sampleRank(size_t(loRank));
+      const double expected = (std::min(loRank, double(m)) - std::max(hiRank, 0.0) + 1) / double(m) * double(n);
       br.cap = uint64_t(4 * expected) + 65536;
     }
   });
