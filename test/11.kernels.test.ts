@@ -43,6 +43,25 @@ describe('11 kernels: statistics', () => {
     });
   }
 
+  it('absStats when δ cannot be computed in registers (mixed dtypes, unaligned F32): the same sums', async () => {
+    const n = 4097 * 3;
+    const base = ref.randomTensor(n, 'F32', 41);
+    const ft = ref.randomTensor(n, 'BF16', 42, 1, ref.decodeRef(base.data, 'F32'));
+    const d = ref.deltaRef(ft, base);
+    // The same F32 bytes one byte into a buffer: not 4-byte aligned.
+    const shifted = new Uint8Array(base.data.length + 1).subarray(1);
+    shifted.set(base.data);
+    const thresholds = [0, 0.5, 2];
+    const expected = ref.absStatsRef(d, thresholds);
+    for (const input of [{ base, ft }, { base: { data: shifted, dtype: 'F32' }, ft: ref.tensorOf(ref.decodeRef(ft.data, 'BF16'), 'F32') }]) {
+      await everyPathAndThreads(async (label) => {
+        const s = await native().absStats(input as never, Float64Array.from(thresholds));
+        assert.ok(Object.is(s.sumAbs, expected.sumAbs), `${label}: ${s.sumAbs} vs ${expected.sumAbs}`);
+        assert.deepStrictEqual(Array.from(s.countsAbove), expected.countsAbove, `${label} counts`);
+      });
+    }
+  });
+
   it('absStats counts NaN and Inf', async () => {
     const values = Float32Array.from([1, NaN, -Infinity, 2, Infinity, -3]);
     const s = await native().absStats({ ft: ref.tensorOf(values, 'F32') as never }, new Float64Array([1.5]));

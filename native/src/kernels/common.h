@@ -41,6 +41,24 @@ inline void deltaTile(const simd::TileOps& ops, const DeltaView& in, size_t star
   }
 }
 
+// δ computed in registers when every fine-tune (and the base) share one of F32 (aligned),
+// BF16, F16: that dtype's code (tile_ops.h BracketJob); 0 otherwise.
+inline int registerDtypeCode(const SharedDeltaView& in) {
+  const DType dt = in.fts[0].dtype;
+  const auto aligned = [](const uint8_t* p) { return reinterpret_cast<uintptr_t>(p) % 4 == 0; };
+  if (in.hasBase && in.base.dtype != dt) return 0;
+  for (const TensorView& ft : in.fts) {
+    if (ft.dtype != dt) return 0;
+    if (dt == DType::F32 && !aligned(ft.data)) return 0;
+  }
+  switch (dt) {
+    case DType::F32: return !in.hasBase || aligned(in.base.data) ? 1 : 0;
+    case DType::BF16: return 2;
+    case DType::F16: return 3;
+    default: return 0;
+  }
+}
+
 inline void checkDelta(const DeltaView& in, const char* what) {
   if (in.hasBase && in.base.n != in.ft.n)
     throw std::invalid_argument(std::string(what) + ": base has " + std::to_string(in.base.n) +

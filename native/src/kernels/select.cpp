@@ -288,24 +288,6 @@ double nthEqualIndex(const simd::TileOps& ops, const DeltaView& in, size_t begin
   return -1.0;
 }
 
-// δ computed in registers when every fine-tune (and the base) share one of F32 (aligned),
-// BF16, F16: that dtype's code (tile_ops.h BracketJob); 0 otherwise.
-int sharedDtypeCode(const SharedDeltaView& in) {
-  const DType dt = in.fts[0].dtype;
-  const auto aligned = [](const uint8_t* p) { return reinterpret_cast<uintptr_t>(p) % 4 == 0; };
-  if (in.hasBase && in.base.dtype != dt) return 0;
-  for (const TensorView& ft : in.fts) {
-    if (ft.dtype != dt) return 0;
-    if (dt == DType::F32 && !aligned(ft.data)) return 0;
-  }
-  switch (dt) {
-    case DType::F32: return !in.hasBase || aligned(in.base.data) ? 1 : 0;
-    case DType::BF16: return 2;
-    case DType::F16: return 3;
-    default: return 0;
-  }
-}
-
 // Bounds of every bracket from a sample of each model's abs bits.
 void bracketBounds(const SharedDeltaView& in, std::vector<Bracket>& brackets, BracketScratch& mem) {
   const simd::TileOps& ops = simd::ops();
@@ -542,7 +524,7 @@ void selectByBracket(const SharedDeltaView& in, const std::vector<SelectRequest>
   mem.above.assign(tasks * ne, 0);
   if (mem.lists.size() < tasks * ne) mem.lists.resize(tasks * ne);
   for (size_t e = 0; e < tasks * ne; ++e) mem.lists[e].size = 0;  // keeps the capacity
-  const int coded = sharedDtypeCode(in);
+  const int coded = registerDtypeCode(in);
   std::atomic<uint64_t> collected{0};
   std::atomic<bool> overflow{false};
   pool::parallelFor(tasks, [&](size_t task, unsigned) {

@@ -48,11 +48,30 @@ AbsStatsResult absStats(const DeltaView& in, const double* thresholds, size_t nt
   std::vector<double> tileSums(reduceTileCount(n), 0.0);
   // Counts are integers, so per-tile storage (any order of addition) is exact.
   std::vector<uint64_t> counts(reduceTileCount(n) * (nthresholds + 1), 0);
-  forEachDeltaTile(in, [&](unsigned, size_t tile, size_t, size_t count, const float* d) {
-    tileSums[tile] = ops.absSumTile(d, count);
-    uint64_t* c = counts.data() + tile * (nthresholds + 1);
-    ops.absCounts(d, count, thresholds, nthresholds, c, c + nthresholds);
-  });
+  SharedDeltaView shared;
+  shared.hasBase = in.hasBase;
+  shared.base = in.base;
+  shared.fts.push_back(in.ft);
+  const int coded = registerDtypeCode(shared);
+  if (coded != 0) {
+    // δ in registers: one pass per tile, no δ buffer (the same sums, see absStatsDelta).
+    pool::workerSlots();
+    pool::parallelFor(chunkCount(n), [&](size_t task, unsigned) {
+      const Range r = chunkRange(task, n);
+      for (size_t start = r.begin; start < r.end; start += simd::kReduceTile) {
+        const size_t tile = start / simd::kReduceTile, count = std::min(simd::kReduceTile, r.end - start);
+        uint64_t* c = counts.data() + tile * (nthresholds + 1);
+        tileSums[tile] = ops.absStatsDelta(coded, in.ft.data, in.hasBase ? in.base.data : nullptr, start, count,
+                                           thresholds, nthresholds, c, c + nthresholds);
+      }
+    });
+  } else {
+    forEachDeltaTile(in, [&](unsigned, size_t tile, size_t, size_t count, const float* d) {
+      tileSums[tile] = ops.absSumTile(d, count);
+      uint64_t* c = counts.data() + tile * (nthresholds + 1);
+      ops.absCounts(d, count, thresholds, nthresholds, c, c + nthresholds);
+    });
+  }
   AbsStatsResult result;
   result.sumAbs = sumInOrder(tileSums);
   result.countsAbove.assign(nthresholds, 0.0);

@@ -94,8 +94,8 @@ static double absSumTile(const float* x, size_t count) {
   alignas(64) double lanes[kReduceLanes] = {};
   const size_t fullRows = count / kReduceLanes;
   for (size_t r = 0; r < fullRows; ++r)
-    for (size_t l = 0; l < kReduceLanes; l += V::W) V::laneAddAbs(lanes + l, x + r * kReduceLanes + l);
-  for (size_t j = fullRows * kReduceLanes; j < count; ++j) S::laneAddAbs(lanes + (j % kReduceLanes), x + j);
+    for (size_t l = 0; l < kReduceLanes; l += V::W) V::laneAddAbs(lanes + l, V::absF(V::loadF(x + r * kReduceLanes + l)));
+  for (size_t j = fullRows * kReduceLanes; j < count; ++j) S::laneAddAbs(lanes + (j % kReduceLanes), S::absF(x[j]));
   return laneTree(lanes);
 }
 
@@ -129,8 +129,8 @@ static void absCountsTile(const float* x, size_t count, const double* thresholds
   for (size_t t = 0; t < nthresholds; ++t) {
     uint64_t n = 0;
     size_t j = 0;
-    for (; j < split; j += V::W) n += V::countAbove(x + j, thresholds[t]);
-    for (; j < count; ++j) n += S::countAbove(x + j, thresholds[t]);
+    for (; j < split; j += V::W) n += V::countAbove(V::absF(V::loadF(x + j)), thresholds[t]);
+    for (; j < count; ++j) n += S::countAbove(S::absF(x[j]), thresholds[t]);
     countsAbove[t] += n;
   }
   *nonFinite += countNonFiniteTile(x, count);
@@ -143,7 +143,7 @@ static void absBitsTile(const float* x, size_t count, uint32_t* out) {
   for (; j < count; ++j) out[j] = S::absBits(x[j]);
 }
 
-// ---- selection ------------------------------------------------------------------------------
+// ---- δ computed in registers: statistics and selection ----------------------------------------
 
 // abs bits of δ = decode(ft) - decode(base) (base may be null) in registers; ft and base share
 // dtype code D (1 = F32, 2 = BF16, 3 = F16).
@@ -159,6 +159,48 @@ static typename T::I absDeltaBits(const uint8_t* ft, const uint8_t* base, size_t
   typename T::F x = loadCoded<T, D>(ft, i);
   if (base) x = T::sub(x, loadCoded<T, D>(base, i));
   return T::absBits(x);
+}
+
+// absSumTile, absCounts and countNonFinite of one reduction tile of δ = decode(ft) -
+// decode(base) (base may be null) computed in registers, in one pass: the same per-lane
+// additions in the same order (a vector's lanes are consecutive lanes of the fixed order), so
+// the same bits. D as bracketShared (1 = F32, 2 = BF16, 3 = F16).
+template <class T, int D>
+static void absStatsDeltaRange(const uint8_t* ft, const uint8_t* base, size_t start, size_t begin, size_t end,
+                               double* lanes, const double* thresholds, size_t nthresholds, uint64_t* countsAbove,
+                               uint64_t* nonFinite) {
+  const typename T::I finiteMax = T::set1I(0x7F7FFFFFu);
+  uint64_t notFinite = 0;
+  for (size_t j = begin; j < end; j += T::W) {
+    typename T::F x = loadCoded<T, D>(ft, start + j);
+    if (base) x = T::sub(x, loadCoded<T, D>(base, start + j));
+    const typename T::F a = T::absF(x);
+    T::laneAddAbs(lanes + (j % kReduceLanes), a);
+    notFinite += T::popcount(T::gtU(T::bitsOf(a), finiteMax));
+    for (size_t t = 0; t < nthresholds; ++t) countsAbove[t] += T::countAbove(a, thresholds[t]);
+  }
+  *nonFinite += notFinite;
+}
+
+template <int D>
+static double absStatsDeltaCoded(const uint8_t* ft, const uint8_t* base, size_t start, size_t count,
+                                 const double* thresholds, size_t nthresholds, uint64_t* countsAbove,
+                                 uint64_t* nonFinite) {
+  alignas(64) double lanes[kReduceLanes] = {};
+  const size_t split = vectorEnd(count);
+  absStatsDeltaRange<V, D>(ft, base, start, 0, split, lanes, thresholds, nthresholds, countsAbove, nonFinite);
+  absStatsDeltaRange<S, D>(ft, base, start, split, count, lanes, thresholds, nthresholds, countsAbove, nonFinite);
+  return laneTree(lanes);
+}
+
+static double absStatsDeltaTile(int dtypeCode, const uint8_t* ft, const uint8_t* base, size_t start, size_t count,
+                                const double* thresholds, size_t nthresholds, uint64_t* countsAbove,
+                                uint64_t* nonFinite) {
+  switch (dtypeCode) {
+    case 1: return absStatsDeltaCoded<1>(ft, base, start, count, thresholds, nthresholds, countsAbove, nonFinite);
+    case 2: return absStatsDeltaCoded<2>(ft, base, start, count, thresholds, nthresholds, countsAbove, nonFinite);
+    default: return absStatsDeltaCoded<3>(ft, base, start, count, thresholds, nthresholds, countsAbove, nonFinite);
+  }
 }
 
 // One model's brackets [b0, b1) over elements [start + begin, start + end). Branch-free: every
@@ -773,5 +815,5 @@ static void linearTile(const LinearTileJob& job, size_t start, size_t count, uin
 
 static const TileOps kTileOps = {
     kPathName,     decodeTile, encodeTile, subtractTile,       absSumTile, dotTile,   absCountsTile,
-    countNonFiniteTile, absBitsTile, bracketShared, philoxWordsTile, mergeTile, linearTile,
+    countNonFiniteTile, absStatsDeltaTile, absBitsTile, bracketShared, philoxWordsTile, mergeTile, linearTile,
 };

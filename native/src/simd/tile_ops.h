@@ -110,6 +110,11 @@ struct TileOps {
   void (*absCounts)(const float* x, size_t count, const double* thresholds, size_t nthresholds,
                     uint64_t* countsAbove, uint64_t* nonFinite);
   uint64_t (*countNonFinite)(const float* x, size_t count);
+  // absSumTile, absCounts and countNonFinite of one reduction tile (count <= kReduceTile) of
+  // δ = decode(ft) - decode(base) (base may be null), elements [start, start + count), computed
+  // in registers; ft and base share dtype code dtypeCode (as BracketJob). Returns the tile sum.
+  double (*absStatsDelta)(int dtypeCode, const uint8_t* ft, const uint8_t* base, size_t start, size_t count,
+                          const double* thresholds, size_t nthresholds, uint64_t* countsAbove, uint64_t* nonFinite);
   // out[j] = bits of |x[j]|.
   void (*absBits)(const float* x, size_t count, uint32_t* out);
   // Bracket pass of the exact selection (select.cpp) over fine-tunes sharing one base: model t's

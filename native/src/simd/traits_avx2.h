@@ -118,8 +118,7 @@ struct Avx2Traits {
     _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm256_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
   }
 
-  static void laneAddAbs(double* lanes, const float* x) {
-    const F a = absF(loadF(x));
+  static void laneAddAbs(double* lanes, F a) {
     _mm256_storeu_pd(lanes, _mm256_add_pd(_mm256_loadu_pd(lanes), _mm256_cvtps_pd(_mm256_castps256_ps128(a))));
     _mm256_storeu_pd(lanes + 4, _mm256_add_pd(_mm256_loadu_pd(lanes + 4), _mm256_cvtps_pd(_mm256_extractf128_ps(a, 1))));
   }
@@ -130,8 +129,7 @@ struct Avx2Traits {
     _mm256_storeu_pd(lanes, _mm256_add_pd(_mm256_loadu_pd(lanes), p0));
     _mm256_storeu_pd(lanes + 4, _mm256_add_pd(_mm256_loadu_pd(lanes + 4), p1));
   }
-  static unsigned countAbove(const float* x, double threshold) {
-    const F a = absF(loadF(x));
+  static unsigned countAbove(F a, double threshold) {
     const __m256d t = _mm256_set1_pd(threshold);
     const int lo = _mm256_movemask_pd(_mm256_cmp_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(a)), t, _CMP_GT_OQ));
     const int hi = _mm256_movemask_pd(_mm256_cmp_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(a, 1)), t, _CMP_GT_OQ));

@@ -96,8 +96,7 @@ struct Avx512Traits {
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm512_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
   }
 
-  static void laneAddAbs(double* lanes, const float* x) {
-    const F a = absF(loadF(x));
+  static void laneAddAbs(double* lanes, F a) {
     _mm512_storeu_pd(lanes, _mm512_add_pd(_mm512_loadu_pd(lanes), _mm512_cvtps_pd(_mm512_castps512_ps256(a))));
     _mm512_storeu_pd(lanes + 8, _mm512_add_pd(_mm512_loadu_pd(lanes + 8), _mm512_cvtps_pd(_mm512_extractf32x8_ps(a, 1))));
   }
@@ -108,8 +107,7 @@ struct Avx512Traits {
     _mm512_storeu_pd(lanes, _mm512_add_pd(_mm512_loadu_pd(lanes), p0));
     _mm512_storeu_pd(lanes + 8, _mm512_add_pd(_mm512_loadu_pd(lanes + 8), p1));
   }
-  static unsigned countAbove(const float* x, double threshold) {
-    const F a = absF(loadF(x));
+  static unsigned countAbove(F a, double threshold) {
     const __m512d t = _mm512_set1_pd(threshold);
     const unsigned lo = _mm512_cmp_pd_mask(_mm512_cvtps_pd(_mm512_castps512_ps256(a)), t, _CMP_GT_OQ);
     const unsigned hi = _mm512_cmp_pd_mask(_mm512_cvtps_pd(_mm512_extractf32x8_ps(a, 1)), t, _CMP_GT_OQ);

@@ -89,9 +89,10 @@ struct ScalarTraits {
   }
 
   // lanes[l] += (double)|x[l]|, lanes[l] += (double)x[l] * (double)y[l]: exact products.
-  static void laneAddAbs(double* lanes, const float* x) { lanes[0] += double(absF(x[0])); }
+  // lanes[l] += double(a[l]) for an abs value a; the count of lanes with double(a) > threshold.
+  static void laneAddAbs(double* lanes, F a) { lanes[0] += double(a); }
   static void laneAddDot(double* lanes, const float* x, const float* y) { lanes[0] += double(x[0]) * double(y[0]); }
-  static unsigned countAbove(const float* x, double threshold) { return double(absF(x[0])) > threshold ? 1u : 0u; }
+  static unsigned countAbove(F a, double threshold) { return double(a) > threshold ? 1u : 0u; }
 
   // ---- the bit-exact conversions (also the reference for the SIMD paths) ----
   static uint32_t f16ToF32Bits(uint16_t h) {
