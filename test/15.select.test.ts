@@ -158,4 +158,24 @@ describe('15 select: large whole tensors (bracket path and fallback)', () => {
       }
     }
   });
+
+  it('a heavily repeated lower bound (δ = 0 on 60%) is counted, not collected: k inside and below it', async function () {
+    this.timeout(60000);
+    const n = 1 << 20;
+    const base = ref.randomTensor(n, 'BF16', 51);
+    const b = ref.decodeRef(base.data, 'BF16');
+    const r = ref.rng(52);
+    // Exactly 2 of every 5 weights move, by at least 0.05 (never rounding back to δ = 0).
+    const ft = ref.tensorOf(Float32Array.from({ length: n }, (_, i) => (i % 5 < 2 ? b[i] + (r() < 0.5 ? -1 : 1) * (0.05 + 0.05 * r()) : b[i])), 'BF16');
+    const d = ref.deltaRef(ft, base);
+    const moved = d.reduce((c, x) => c + (x !== 0 ? 1 : 0), 0);
+    const ks = [moved - 1000, moved + 1000, moved + 5];
+    const expected = selectAllRef(d, ks, 'index');
+    assert.strictEqual(expected[1].bits, 0, 'the k-th of moved + 1000 is a zero');
+    await everyPathAndThreads(async (label) => {
+      const [got] = await native().selectThresholdsShared({ base, fts: [ft] } as never, [{ ks: Float64Array.from(ks) }]);
+      assert.deepStrictEqual(Array.from(got.bits), expected.map((e) => e.bits), `${label} bits`);
+      assert.deepStrictEqual(Array.from(got.cutoff), expected.map((e) => e.cutoff), `${label} cutoff`);
+    });
+  });
 });

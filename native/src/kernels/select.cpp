@@ -253,8 +253,13 @@ struct Bracket {
   uint64_t k = 0;
   uint32_t lower = 0, upper = 0;
   uint64_t cap = 0;  // most elements worth collecting
-  // The pass's entries (tile_ops.h BracketJob) that serve it: `entry` counts and collects;
-  // when lower == upper it only counts a > upper, and atLeast (-1 when upper is 0) a >= upper.
+  // The lower bound is a heavily repeated value (say δ = 0 of untouched weights): its group is
+  // counted, not collected.
+  bool countLower = false;
+  // The pass's entries (tile_ops.h BracketJob) that serve it: `entry` counts a > upper and
+  // collects [lower, upper], or (lower, upper] with countLower, or nothing when lower == upper;
+  // with countLower or lower == upper, atLeast counts a >= lower (-1 when lower is 0: every
+  // element does).
   size_t entry = 0;
   long atLeast = -1;
 };
@@ -350,6 +355,9 @@ void bracketBounds(const SharedDeltaView& in, std::vector<Bracket>& brackets, Br
       const double hiRank = std::floor(q - margin), loRank = std::ceil(q + margin);
       br.upper = hiRank < 0 ? 0xFFFFFFFFu : sampleRank(size_t(hiRank));
       br.lower = loRank >= double(m) ? 0 : sampleRank(size_t(loRank));
+      size_t atLower = 0;
+      for (const uint32_t a : sample) atLower += a == br.lower ? 1 : 0;
+      br.countLower = br.lower < br.upper && atLower >= m / 256;
       const double expected = (std::min(loRank, double(m)) - std::max(hiRank, 0.0) + 1) / double(m) * double(n);
       br.cap = uint64_t(4 * expected) + 65536;
     }
@@ -380,22 +388,26 @@ bool finishBracket(const SharedDeltaView& in, const Bracket& br, size_t b, size_
   const size_t n = in.fts[0].n, tasks = chunkCount(n);
   uint64_t above = 0, inside = 0;
   for (size_t task = 0; task < tasks; ++task) above += mem.above[task * ne + br.entry];
-  if (br.lower == br.upper) {
-    // Every element inside equals the bound: counts alone give the value, and per chunk where
-    // the m-th equal element lies.
-    const auto equalIn = [&](size_t task) {
-      const uint64_t atLeast = br.atLeast < 0 ? chunkRange(task, n).end - chunkRange(task, n).begin
-                                              : mem.above[task * ne + size_t(br.atLeast)];
-      return atLeast - mem.above[task * ne + br.entry];
-    };
-    for (size_t task = 0; task < tasks; ++task) inside += equalIn(task);
-    if (!(above < br.k && br.k <= above + inside)) return false;  // the sample missed
-    out.bits[br.which] = br.upper;
-    if (rule == SelectRule::Index) out.cutoff[br.which] = cutoffInChunks(in, br.model, br.upper, br.k - above, equalIn);
+  // Elements equal to lower in a chunk, when they are counted rather than collected.
+  const auto lowerGroupIn = [&](size_t task) {
+    const uint64_t atLeast = br.atLeast < 0 ? chunkRange(task, n).end - chunkRange(task, n).begin
+                                            : mem.above[task * ne + size_t(br.atLeast)];
+    return atLeast - mem.above[task * ne + br.entry] - mem.lists[task * ne + br.entry].size;
+  };
+  uint64_t collected = 0, lowerGroup = 0;
+  for (size_t task = 0; task < tasks; ++task) {
+    collected += mem.lists[task * ne + br.entry].size;
+    if (br.lower == br.upper || br.countLower) lowerGroup += lowerGroupIn(task);
+  }
+  inside = collected + lowerGroup;
+  if (!(above < br.k && br.k <= above + inside)) return false;  // the sample missed
+  if (br.k > above + collected) {
+    // The k-th value is the counted lower bound (every inside element, when lower == upper).
+    out.bits[br.which] = br.lower;
+    if (rule == SelectRule::Index)
+      out.cutoff[br.which] = cutoffInChunks(in, br.model, br.lower, br.k - above - collected, lowerGroupIn);
     return true;
   }
-  for (size_t task = 0; task < tasks; ++task) inside += mem.lists[task * ne + br.entry].size;
-  if (!(above < br.k && br.k <= above + inside)) return false;  // the sample missed
   // Rank r (0 = largest) among the collected: a histogram of (a - lower) >> shift small
   // enough for L1 (the bracket is narrow, so its values spread evenly) names its bin; a
   // selection among that bin's values gives the value.
@@ -490,13 +502,13 @@ void selectByBracket(const SharedDeltaView& in, const std::vector<SelectRequest>
     br.entry = entries.size();  // within the model, for now
     if (br.lower == br.upper) {
       entries.push_back({simd::kCollectNothingBits, br.upper});
-      if (br.upper > 0) {
-        br.atLeast = long(entries.size());
-        entries.push_back({simd::kCollectNothingBits, br.upper - 1});
-      }
     } else {
-      entries.push_back({br.lower, br.upper});
+      entries.push_back({br.countLower ? br.lower + 1 : br.lower, br.upper});
       cap += br.cap;
+    }
+    if ((br.lower == br.upper || br.countLower) && br.lower > 0) {
+      br.atLeast = long(entries.size());
+      entries.push_back({simd::kCollectNothingBits, br.lower - 1});
     }
   }
   size_t widest = 0;
