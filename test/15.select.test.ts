@@ -3,7 +3,7 @@
 // reference, on every SIMD path and thread count; heavy ties and many ks take the fallback.
 import * as assert from 'assert';
 import { native } from '../lib/native';
-import type { DeltaInput } from '../lib/binding';
+import type { BandRules, DeltaInput } from '../lib/binding';
 import * as ref from './ref/kernels-ref';
 import { everyPathAndThreads } from './10.convert.test';
 
@@ -23,13 +23,18 @@ function selectAllRef(d: Float32Array, ks: number[], rule: 'index' | 'drop') {
   });
 }
 
+/** The keep-rules returned equal the reference's, bits and cutoffs. */
+function assertSameRules(got: BandRules, expected: { bits: number; cutoff: number }[], what: string) {
+  assert.deepStrictEqual(Array.from(got.bits), expected.map((e) => e.bits), `${what} bits`);
+  assert.deepStrictEqual(Array.from(got.cutoff), expected.map((e) => e.cutoff), `${what} cutoff`);
+}
+
 async function check(input: DeltaInput, d: Float32Array, ks: number[], what: string) {
   for (const rule of ['index', 'drop'] as const) {
     const expected = selectAllRef(d, ks, rule);
     await everyPathAndThreads(async (label) => {
       const r = await native().selectThresholds(input, Float64Array.from(ks), { rule });
-      assert.deepStrictEqual(Array.from(r.bits), expected.map((e) => e.bits), `${what} ${rule} ${label} bits`);
-      assert.deepStrictEqual(Array.from(r.cutoff), expected.map((e) => e.cutoff), `${what} ${rule} ${label} cutoff`);
+      assertSameRules(r, expected, `${what} ${rule} ${label}`);
     });
   }
 }
@@ -115,8 +120,7 @@ describe('15 select: large whole tensors (bracket path and fallback)', () => {
         ksOf.map((ks, t) => ({ ks: Float64Array.from(ks), rule: rules[t] })),
       );
       results.forEach((got, t) => {
-        assert.deepStrictEqual(Array.from(got.bits), expected[t].map((e) => e.bits), `model ${t} ${label} bits`);
-        assert.deepStrictEqual(Array.from(got.cutoff), expected[t].map((e) => e.cutoff), `model ${t} ${label} cutoff`);
+        assertSameRules(got, expected[t], `model ${t} ${label}`);
       });
     });
     // Without a base, and with dtypes that differ (δ decoded before bracketing).
@@ -126,8 +130,7 @@ describe('15 select: large whole tensors (bracket path and fallback)', () => {
     const got = await native().selectThresholdsShared({ fts: mixed } as never, [{ ks: Float64Array.from(ks) }, { ks: Float64Array.from(ks) }]);
     got.forEach((g, t) => {
       const e = selectAllRef(mixedD[t], ks, 'index');
-      assert.deepStrictEqual(Array.from(g.bits), e.map((x) => x.bits), `no base ${t}`);
-      assert.deepStrictEqual(Array.from(g.cutoff), e.map((x) => x.cutoff), `no base ${t} cutoff`);
+      assertSameRules(g, e, `no base ${t}`);
     });
   });
 
@@ -150,8 +153,7 @@ describe('15 select: large whole tensors (bracket path and fallback)', () => {
             );
             got.forEach((g, t) => {
               const what = `${dtype} ${models} models × ${ks.length} ks, model ${t} ${label}`;
-              assert.deepStrictEqual(Array.from(g.bits), expected[t].map((e) => e.bits), what);
-              assert.deepStrictEqual(Array.from(g.cutoff), expected[t].map((e) => e.cutoff), `${what} cutoff`);
+              assertSameRules(g, expected[t], what);
             });
           });
         }
@@ -174,8 +176,7 @@ describe('15 select: large whole tensors (bracket path and fallback)', () => {
     assert.strictEqual(expected[1].bits, 0, 'the k-th of moved + 1000 is a zero');
     await everyPathAndThreads(async (label) => {
       const [got] = await native().selectThresholdsShared({ base, fts: [ft] } as never, [{ ks: Float64Array.from(ks) }]);
-      assert.deepStrictEqual(Array.from(got.bits), expected.map((e) => e.bits), `${label} bits`);
-      assert.deepStrictEqual(Array.from(got.cutoff), expected.map((e) => e.cutoff), `${label} cutoff`);
+      assertSameRules(got, expected, label);
     });
   });
 });

@@ -52,14 +52,14 @@ export async function selectThresholds(work: TensorWork, model: ModelTensor, ks:
 
 /** Whole-tensor selection requests of one tensor's models, sent together at the end of the turn. */
 class SharedSelection {
-  private pending: { ft: TensorInput; request: SelectRequest; settle: (result: BandRules | Error) => void }[] = [];
+  private pending: { ft: TensorInput; request: SelectRequest; resolve: (rules: BandRules) => void; reject: (e: unknown) => void }[] = [];
 
   constructor(private readonly work: TensorWork) {}
 
   request(ft: TensorInput, request: SelectRequest): Promise<BandRules> {
     return new Promise((resolve, reject) => {
       if (this.pending.length === 0) queueMicrotask(() => this.flush());
-      this.pending.push({ ft, request, settle: (result) => (result instanceof Error ? reject(result) : resolve(result)) });
+      this.pending.push({ ft, request, resolve, reject });
     });
   }
 
@@ -69,8 +69,8 @@ class SharedSelection {
     this.work.native
       .selectThresholdsShared({ base: this.work.base, fts: batch.map((p) => p.ft) }, batch.map((p) => p.request))
       .then(
-        (results) => batch.forEach((p, i) => p.settle(results[i])),
-        (error: unknown) => batch.forEach((p) => p.settle(error instanceof Error ? error : new Error(String(error)))),
+        (results) => batch.forEach((p, i) => p.resolve(results[i])),
+        (error: unknown) => batch.forEach((p) => p.reject(error)),
       );
   }
 }
