@@ -179,4 +179,23 @@ describe('15 select: large whole tensors (bracket path and fallback)', () => {
       assertSameRules(got, expected, label);
     });
   });
+
+  it('many fine-tunes in one pass, one of them with four entries (no register shape): exact', async function () {
+    this.timeout(120000);
+    const n = 1 << 18;
+    const r = ref.rng(62);
+    // δ without a base. Fine-tune 0: 0.25 exactly on 3 of every 5 elements, so one k has that
+    // value as its counted lower bound and the other has it as its k-th value, each bracket
+    // taking two entries; the other nine select once.
+    const values = [Float32Array.from({ length: n }, (_, i) => (i % 5 < 2 ? 0.5 + 0.5 * r() : 0.25))];
+    for (let t = 1; t < 10; t++) values.push(Float32Array.from({ length: n }, () => (r() - 0.5) * t));
+    const fts = values.map((v) => ref.tensorOf(v, 'F32'));
+    const moved = values[0].reduce((c, x) => c + (x !== 0.25 ? 1 : 0), 0);
+    const ksOf = fts.map((_, t) => (t === 0 ? [moved - 500, moved + 500] : [Math.floor(n * 0.1 * (t % 5 + 1))]));
+    const expected = values.map((d, t) => selectAllRef(d, ksOf[t], 'index'));
+    await everyPathAndThreads(async (label) => {
+      const got = await native().selectThresholdsShared({ fts } as never, ksOf.map((ks) => ({ ks: Float64Array.from(ks) })));
+      got.forEach((g, t) => assertSameRules(g, expected[t], `model ${t} ${label}`));
+    });
+  });
 });

@@ -493,8 +493,8 @@ void selectByBracket(const SharedDeltaView& in, const std::vector<SelectRequest>
   pool::workerSlots();
   bracketBounds(in, brackets, mem);
 
-  // The pass's entries, in model order (see Bracket); every model gets as many (padding with
-  // entries that count nothing) so that the pass runs one of the register-resident shapes.
+  // The pass's entries, in model order (see Bracket); in a pass small enough for one of the
+  // register-resident shapes, every model gets as many (padding with entries that count nothing).
   std::vector<std::vector<std::pair<uint32_t, uint32_t>>> perModel(nm);  // (lower, upper)
   uint64_t cap = 0;
   for (Bracket& br : brackets) {
@@ -524,7 +524,8 @@ void selectByBracket(const SharedDeltaView& in, const std::vector<SelectRequest>
       lower.push_back(entry.first);
       upper.push_back(entry.second);
     }
-    for (size_t pad = perModel[t].size(); pad < widest && widest <= 4; ++pad) {
+    const bool pad = nm <= simd::kFixedBracketModels && widest <= simd::kFixedBracketEntries;
+    for (size_t e = perModel[t].size(); pad && e < widest; ++e) {
       lower.push_back(simd::kCollectNothingBits);
       upper.push_back(0xFFFFFFFFu);
     }

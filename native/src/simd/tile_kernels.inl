@@ -276,7 +276,7 @@ static void bracketFixed(const BracketJob& job, size_t start, size_t count, uint
   bracketFixedRange<S, D, M, K>(job, start, split, count, above, cursor);
 }
 
-// The fixed shape's function for this job, or null.
+// The fixed shape's function for this job (kFixedBracketModels × kFixedBracketEntries at most), or null.
 template <int D>
 static void (*bracketFixedFor(const BracketJob& job))(const BracketJob&, size_t, size_t, uint64_t*, uint32_t**) {
   const size_t k = job.firstBracket[1];

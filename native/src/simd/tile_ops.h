@@ -25,6 +25,10 @@ constexpr size_t kMaxFusedModels = 8;
 // Most brackets of one bracketShared call, and most lanes of any path's vectors.
 constexpr size_t kMaxBracketsPerPass = 32;
 constexpr size_t kMaxVectorLanes = 16;
+// bracketShared keeps everything in registers for up to this many fine-tunes with the same
+// number of entries each, at most this many.
+constexpr size_t kFixedBracketModels = 4;
+constexpr size_t kFixedBracketEntries = 4;
 
 // The band rules of one model resolved for one tile (one row): element j of the tile (local
 // index) is kept by band b when abs > bits[b], or abs == bits[b] and j <= tieLimit[b].
