@@ -235,6 +235,11 @@ export interface NativeBinding {
    * disk writes over the run, so that its final fsync is short. Not a substitute for fsync.
    */
   writeback(fd: number, offset: number, length: number): Promise<void>;
+  /**
+   * Start the disk writes of the dirty pages of bytes [offset, offset + length) of `fd` and
+   * return at once (sync_file_range WRITE). A later writeback() of the range waits for them.
+   */
+  startWriteback(fd: number, offset: number, length: number): void;
   /** A plain parallel copy of src into dst: the bandwidth yardstick of the benchmarks. */
   copy(src: Uint8Array, dst: Uint8Array): Promise<void>;
   /** The generator itself, for tests: u for elements [start, start + out.length). */

@@ -175,17 +175,41 @@ describe('26 mapped inputs and write-behind', function () {
     }
   });
 
+  it('startWriteback / writeback on a real file: the bytes stay, bad arguments are refused', async () => {
+    const file = path.join(dir, 'wb-real.bin');
+    const bytes = patternBytes(3 * 4096 + 17, 5);
+    fs.writeFileSync(file, bytes);
+    const fd = fs.openSync(file, 'r+');
+    try {
+      assert.equal(native().startWriteback(fd, 0, bytes.byteLength), undefined);
+      native().startWriteback(fd, 0, 0);
+      await native().writeback(fd, 0, bytes.byteLength);
+      assert.throws(() => native().startWriteback(fd, -1, 4), TypeError);
+      assert.throws(() => native().startWriteback(fd, 0, 1.5), TypeError);
+      assert.throws(() => native().startWriteback('x' as unknown as number, 0, 4), TypeError);
+    } finally {
+      fs.closeSync(fd);
+    }
+    assert.deepEqual(new Uint8Array(fs.readFileSync(file)), bytes);
+  });
+
   it('the writer hands written pages to writeback in order, whole pages only until a shard is complete', async () => {
     const out = path.join(dir, 'wb-out');
     const calls: [number, number][] = [];
+    const started: [number, number][] = [];
     const writer = await ModelWriter.create(out, {
-      // x is larger than the writer's smallest writeback stretch (16 MiB) and ends mid-page.
+      // x is larger than two of the writer's writeback stretches (16 MiB) and ends mid-page.
       tensors: [
-        { name: 'x', dtype: 'BF16', shape: [10 * 1024 * 1024 + 61] },
+        { name: 'x', dtype: 'BF16', shape: [20 * 1024 * 1024 + 61] },
         { name: 'y', dtype: 'BF16', shape: [38] },
       ],
       writeback: async (_fd, offset, length) => {
         calls.push([offset, length]);
+      },
+      startWriteback: (_fd, offset, length) => {
+        // Started before it is waited for: the wait of the same stretch has not come yet.
+        assert.equal(calls.length, started.length);
+        started.push([offset, length]);
       },
     });
     const x = writer.tensor('x');
@@ -203,6 +227,9 @@ describe('26 mapped inputs and write-behind', function () {
       end = offset + length;
     }
     assert.equal(end, fileBytes, 'the whole file, once complete');
+    assert.deepEqual(started, calls, 'each stretch is started, then waited for');
+    // x is written in pieces, each handed on as it lands: its first stretch ends inside x.
+    assert.ok(calls.length >= 3 && calls[0][1] < x.byteLength, JSON.stringify(calls));
     const bytes = fs.readFileSync(path.join(out, 'model.safetensors'));
     assert.deepEqual(bytes.subarray(y.fileOffset, y.fileOffset + y.byteLength), Buffer.from(patternBytes(y.byteLength, 1)));
   });

@@ -41,6 +41,12 @@ export interface ModelWriterOptions {
    * memory being faulted in). The final fsync of each shard still runs. Default: none.
    */
   writeback?: (fd: number, offset: number, length: number) => Promise<void>;
+  /**
+   * Start the disk writes of a stretch at once, without waiting (NativeBinding.startWriteback),
+   * just before it is queued for `writeback`: the disk then works while the next pieces are
+   * copied, and writeback's wait finds the pages done or in flight. Only with `writeback`.
+   */
+  startWriteback?: (fd: number, offset: number, length: number) => void;
 }
 
 export interface FinishOptions {
@@ -75,6 +81,12 @@ interface ShardWriteback {
 
 /** Writeback goes in stretches of at least this much (fewer, larger disk requests). */
 const WRITEBACK_MIN_BYTES = 16 * 1024 * 1024;
+/**
+ * With writeback, a tensor is written in pieces of this size, each handed on as soon as it is
+ * in the page cache: its pages are then freed and reused while the rest of the tensor is
+ * written, rather than the whole tensor landing in fresh page-cache memory first.
+ */
+const WRITE_PIECE_BYTES = WRITEBACK_MIN_BYTES;
 const PAGE_BYTES = 4096;
 
 /** Byte ranges of one tensor written so far (part writes may come in any order). */
@@ -162,6 +174,7 @@ export class ModelWriter {
     readonly shards: readonly ShardPlan[],
     private readonly overwrite: boolean,
     private readonly writeback?: (fd: number, offset: number, length: number) => Promise<void>,
+    private readonly startWriteback?: (fd: number, offset: number, length: number) => void,
   ) {
     for (const shard of shards) for (const t of shard.tensors) this.progress.set(t.name, { planned: t, ranges: [], written: 0 });
     this.remainingPerShard = shards.map((s) => s.tensors.length);
@@ -188,7 +201,7 @@ export class ModelWriter {
     } catch (e) {
       throw ioError(tempDir, 'creating the temporary folder', e);
     }
-    const writer = new ModelWriter(resolved, tempDir, shards, overwrite, options.writeback);
+    const writer = new ModelWriter(resolved, tempDir, shards, overwrite, options.writeback, options.writeback && options.startWriteback);
     try {
       // Headers first: a shard's file then already has its final layout, and the data
       // section fills in as tensors arrive in whatever order.
@@ -269,8 +282,12 @@ export class ModelWriter {
     const file = path.join(this.tempDir, this.shards[shardIndex].fileName);
     const work = (async () => {
       const handle = await this.handleOf(shardIndex);
-      await writeFully(handle, file, bytes, p.planned.fileOffset + offset);
-      this.noteWritten(shardIndex, handle, p.planned.fileOffset + offset, bytes.byteLength);
+      const piece = this.writeback === undefined ? bytes.byteLength : WRITE_PIECE_BYTES;
+      for (let done = 0; done < bytes.byteLength; done += piece) {
+        const part = bytes.subarray(done, Math.min(done + piece, bytes.byteLength));
+        await writeFully(handle, file, part, p.planned.fileOffset + offset + done);
+        this.noteWritten(shardIndex, handle, p.planned.fileOffset + offset + done, part.byteLength);
+      }
       p.written += bytes.byteLength;
       if (p.written === p.planned.byteLength) await this.markComplete(p);
     })();
@@ -304,6 +321,7 @@ export class ModelWriter {
     const to = complete ? state.frontier : upTo;
     if (to <= from) return;
     state.flushed = to;
+    this.startWriteback?.(handle.fd, from, to - from);
     this.writebackChain = this.writebackChain.then(async () => {
       if (this.writebackError !== undefined || this.state === 'aborted') return;
       try {

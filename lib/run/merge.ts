@@ -211,13 +211,13 @@ export async function runMerge(plan: MergePlan, outDir: string, options: RunOpti
 
   // Temporary folders of killed runs (dead pids) go; a model a kill left aside mid-overwrite comes back.
   await removeStaleTemps(outDir);
+  const writeBehind = options.writeback ?? envSwitch('DPPA_WRITEBACK', true);
   const writer = await ModelWriter.create(outDir, {
     tensors: plan.tensors.map((t) => ({ name: t.name, dtype: t.outDtype as OutputDType, shape: t.shape })),
     maxShardBytes: options.shardSize,
     overwrite: options.overwrite ?? false,
-    writeback: options.writeback ?? envSwitch('DPPA_WRITEBACK', true)
-      ? (fd, offset, length) => plan.native.writeback(fd, offset, length)
-      : undefined,
+    writeback: writeBehind ? (fd, offset, length) => plan.native.writeback(fd, offset, length) : undefined,
+    startWriteback: writeBehind ? (fd, offset, length) => plan.native.startWriteback(fd, offset, length) : undefined,
   });
   const source = new InputSource(plan.native, mappingEnabled(options.mmap));
   const tensors = plan.tensors;
@@ -250,6 +250,9 @@ export async function runMerge(plan: MergePlan, outDir: string, options: RunOpti
       checkAborted(options.signal);
       current = await pendingRead!;
       pendingRead = undefined;
+      // This tensor's buffers are not the previous one's: compute while its write lands.
+      const merging = mergeOne(plan, tensors[i], current, slotOf(i).out(tensors[i].outputBytes), statistics, allowNonfinite);
+      merging.catch(() => undefined);
       // The previous write may still reference the previous tensor's buffers (or its mapped
       // input, for a plain copy), where the next tensor's go: let it land first.
       await pendingWrite;
@@ -261,7 +264,7 @@ export async function runMerge(plan: MergePlan, outDir: string, options: RunOpti
         pendingRead = readInputs(plan, source, tensors[i + 1], slotOf(i + 1));
         pendingRead.catch(() => undefined);
       }
-      const out = await mergeOne(plan, tensors[i], current, slotOf(i).out(tensors[i].outputBytes), statistics, allowNonfinite);
+      const out = await merging;
       pendingWrite = writer.writeTensor(tensors[i].name, out);
       pendingWrite.catch(() => undefined);
       previous = current;

@@ -1,5 +1,6 @@
-// glue_io.cpp: mapRange / unmapRange (read-only views of input files) and writeback (start
-// and finish the disk writes of an output range, then drop it from the page cache).
+// glue_io.cpp: mapRange / unmapRange (read-only views of input files), startWriteback (start
+// the disk writes of an output range) and writeback (wait for them, then drop the range from
+// the page cache).
 //
 // Why map: a positional read copies every input byte from the page cache into a buffer, and
 // a fresh buffer is first zeroed by the kernel; in virtual machines that give free memory back
@@ -205,9 +206,10 @@ Napi::Value UnmapRange(const Napi::CallbackInfo& info) {
 }
 
 // writeback(fd, offset, length) -> Promise<void>: write the range's dirty pages to the disk and
-// wait for them (sync_file_range), then drop them from the page cache. The final fsync of the
-// file still runs (and is then quick): this only spreads the disk writes over the run and
-// keeps the page cache from filling with output. On a libuv thread: it waits for the disk.
+// wait for them (sync_file_range), flush the disk's cache (fdatasync), then drop the range from
+// the page cache. The final fsync of the file still runs (and is then quick): this only
+// spreads the disk writes over the run and keeps the page cache from filling with output.
+// On a libuv thread: it waits for the disk.
 class WritebackWorker : public Napi::AsyncWorker {
  public:
   WritebackWorker(Napi::Env env, int fd, uint64_t offset, uint64_t length)
@@ -226,6 +228,16 @@ class WritebackWorker : public Napi::AsyncWorker {
       }
     }
 #endif
+    // Flush the disk's cache too, stretch by stretch. On the benchmark's VM a flush takes time
+    // in proportion to the bytes written since the last one; done only by the final fsync it
+    // was the last 0.75 s of a full-size merge (strace), here it overlaps the merge.
+    if (fdatasync(fd_) != 0) {
+      const int error = errno;
+      if (error != EINVAL && error != EROFS) {
+        SetError(std::string("writeback failed (") + errnoText(error) + ")");
+        return;
+      }
+    }
 #ifdef POSIX_FADV_DONTNEED
     posix_fadvise(fd_, off_t(offset_), off_t(length_), POSIX_FADV_DONTNEED);  // a hint
 #endif
@@ -251,6 +263,23 @@ Napi::Value Writeback(const Napi::CallbackInfo& info) {
   return promise;
 }
 
+// startWriteback(fd, offset, length) -> undefined: start the disk writes of the range's dirty
+// pages and return without waiting (sync_file_range WRITE alone). Called as each piece of an
+// output is written, so the disk works while the next piece is copied; writeback() later waits
+// for the same range and drops it. Pages freed that soon are reused by the next writes: on the
+// benchmark's PVM guest a recycled page-cache page is written ~8x faster than a fresh one.
+Napi::Value StartWriteback(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const int fd = int(requireInteger(info[0], "startWriteback(fd)", 0, 2147483647.0));
+  const uint64_t offset = uint64_t(requireInteger(info[1], "startWriteback(offset)", 0, 9007199254740991.0));
+  const uint64_t length = uint64_t(requireInteger(info[2], "startWriteback(length)", 0, 9007199254740991.0));
+#ifdef SYNC_FILE_RANGE_WRITE
+  // A failure here is not reported: writeback() on the same range waits and reports it.
+  if (length > 0) (void)sync_file_range(fd, off_t(offset), off_t(length), SYNC_FILE_RANGE_WRITE);
+#endif
+  return env.Undefined();
+}
+
 Napi::Value MappedStats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object object = Napi::Object::New(env);
@@ -265,6 +294,7 @@ void registerIo(Napi::Env env, Napi::Object exports) {
   exports.Set("mapRange", Napi::Function::New(env, MapRange, "mapRange"));
   exports.Set("unmapRange", Napi::Function::New(env, UnmapRange, "unmapRange"));
   exports.Set("writeback", Napi::Function::New(env, Writeback, "writeback"));
+  exports.Set("startWriteback", Napi::Function::New(env, StartWriteback, "startWriteback"));
   exports.Set("mappedStats", Napi::Function::New(env, MappedStats, "mappedStats"));
 }
 
