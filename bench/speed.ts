@@ -236,6 +236,11 @@ export function formatTables(r: ReportLike): string {
       const f = r.e2e[m]!;
       lines.push(`| ${m} | ${fmt(f.seconds)} | ${fmt(f.cpu_seconds)} | ${fmt(f.read_bound_seconds)} | ${fmt(f.ratio_to_read_bound)} | ${fmt(f.peak_rss_mb, 0)} |`);
     }
+    lines.push('');
+    lines.push(
+      `(seconds: fastest of ${r.e2e.ties.samples_seconds?.length ?? 1} merges; writing the ${fmt(r.e2e.output_gb)} GB output durably alone took ` +
+        `${fmt(r.e2e.write_bound_seconds)} s in this run)`,
+    );
   } else {
     lines.push(`e2e: ${r.e2e.error ?? 'not run'}`);
   }

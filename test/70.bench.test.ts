@@ -1,7 +1,10 @@
 // 70: the speed benchmark's kernel measurement runs end to end on a tiny size (no timing
 // assertions: speed targets live in `npm run bench`, never in a unit test).
 import * as assert from 'assert';
+import * as fs from 'fs';
+import * as os from 'os';
 import { native } from '../lib/native';
+import { writeDurably } from '../bench/e2e';
 import { measureKernels } from '../bench/kernels';
 import { formatTables } from '../bench/speed';
 
@@ -44,5 +47,29 @@ describe('70 bench smoke', () => {
       targets: [],
     });
     assert.match(table, /ties_k3_bf16/);
+  });
+
+  it('writeDurably writes every byte through writeback, piece by piece, and leaves no file', async () => {
+    const dir = fs.mkdtempSync(`${os.tmpdir()}/dppa-70-`);
+    const started: [number, number][] = [];
+    const waited: [number, number][] = [];
+    const bytes = 2 * (16 << 20) + 12345;
+    try {
+      const seconds = await writeDurably(dir, bytes, {
+        startWriteback: (fd, offset, length) => {
+          assert.equal(fs.fstatSync(fd).size, offset + length, 'started once written');
+          started.push([offset, length]);
+        },
+        writeback: async (_fd, offset, length) => {
+          waited.push([offset, length]);
+        },
+      });
+      assert.ok(seconds > 0);
+      assert.deepEqual(started, [[0, 16 << 20], [16 << 20, 16 << 20], [32 << 20, 12345]]);
+      assert.deepEqual(waited, started);
+      assert.deepEqual(fs.readdirSync(dir), []);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
