@@ -5,6 +5,11 @@
 import { strict as assert } from 'assert';
 import * as path from 'path';
 import { merge, plan } from '../lib/index';
+import { native } from '../lib/native';
+import { planMerge } from '../lib/plan/plan';
+import { RUNTIME_OVERHEAD_BYTES } from '../lib/run/memory';
+import { ProgressReporter } from '../lib/run/progress';
+import { gatherDpOffsets } from '../lib/run/statistics';
 import { computeDpOffsets, dpDensity, ModuleStatistics } from '../lib/methods/dp-densities';
 import { bandFactors } from '../lib/methods/sparsify/dp';
 import { writeLlamaFamily } from '../lib/synth/llama';
@@ -100,6 +105,37 @@ describe('42 DP and DPA on whole merges', function () {
     const b = base.get(name)!.values, o = out.get(name)!.values;
     return Array.from(o, (v, i) => v !== b[i]);
   }
+
+  it('the statistics pass gives the same offsets however its reads are laid out (two fine-tunes read ahead, one, one tensor at a time)', async () => {
+    const family2 = tmpDir('dp-layouts');
+    await writeLlamaFamily(family2, { layers: 3, hidden: 32, intermediate: 72, vocab: 48, heads: 4, fineTunes: 3, dtype: 'BF16', seed: 5 });
+    const config = {
+      merge_method: 'dppa', base_model: './base',
+      models: [{ model: './ft0' }, { model: './ft1' }, { model: './ft2' }],
+      parameters: { partitions: [0.1, 0.2], amplify: [1.8, 1] },
+    };
+    const mergePlan = await planMerge(config, { baseDir: family2, native: native() });
+    try {
+      // One layer's prunable bf16 tensors, each page-rounded (4 attention, 3 MLP): budgets and
+      // scratch buffers are picked on either side of each layout's need.
+      const layerBytes = 4 * 4096 + 3 * 8192;
+      const gather = (budget: number, scratchBytes?: number) =>
+        gatherDpOffsets(mergePlan, {
+          progress: new ProgressReporter(undefined),
+          allowNonfinite: false,
+          budget: RUNTIME_OVERHEAD_BYTES + budget,
+          scratch: scratchBytes === undefined ? undefined : () => new Uint8Array(scratchBytes),
+        });
+      const aheadTwo = await gather(1e9, 1e6);
+      assert.equal(aheadTwo.length, 3);
+      assert.ok(aheadTwo.every((o) => o !== undefined));
+      assert.deepEqual(await gather(1e9, layerBytes * 2.5), aheadTwo, 'a scratch with room for one fine-tune layer');
+      assert.deepEqual(await gather(layerBytes), aheadTwo, 'a budget below one layer of base and fine-tune: one tensor at a time');
+      assert.deepEqual(await gather(1e9), aheadTwo, 'no scratch buffer');
+    } finally {
+      await mergePlan.close();
+    }
+  });
 
   it('masks at 0.1 ⊆ masks at 0.2 for every prunable tensor', async () => {
     const tight = await run('tight', { partitions: [0.1], amplify: [1] });

@@ -1,7 +1,8 @@
 /**
  * The statistics pass: DP's layer offsets need every layer's |δ| statistics before any
  * tensor is pruned. Layer by layer, it reads the layer's prunable tensors of the base and
- * of one fine-tune at a time (memory: at most one layer, never the model), and measures
+ * of one fine-tune at a time, the next fine-tune's being read meanwhile when there is room
+ * (memory: a layer of the base and at most two of fine-tunes, never the model), and measures
  *   mean |δ_j| of each module                                   (one native pass per tensor)
  *   #{|δ_j| > M·mean_j} and #{|δ_j| > L₀·mean of the layer}      (one more, both counts at once)
  * No tensor data is kept; only these counts.
@@ -62,6 +63,7 @@ export async function gatherDpOffsets(plan: MergePlan, options: StatisticsOption
   const page = (n: number) => Math.ceil(n / 4096) * 4096;
   const baseMapped: Uint8Array[] = [];
   const ftMapped: Uint8Array[] = [];
+  const ftLayers = new Map<number, { held: Promise<Uint8Array>[]; mapped: Uint8Array[] }>();
   const bytesOf = (t: PlannedTensor, m: number) => plan.models[m].source.tensors.get(t.name)!.byteLength;
   try {
     for (const [layer, tensors] of [...byLayer.entries()].sort((a, b) => a[0] - b[0])) {
@@ -69,9 +71,15 @@ export async function gatherDpOffsets(plan: MergePlan, options: StatisticsOption
       // allows; otherwise get each tensor again for the layer-level pass (page cache helps).
       const baseBytes = tensors.map((t) => plan.base.tensors.get(t.name)!.byteLength);
       const ftBytes = tensors.map((t) => Math.max(...plan.models.map((_, m) => bytesOf(t, m))));
-      const hold = baseBytes.reduce((a, b) => a + b, 0) + ftBytes.reduce((a, b) => a + b, 0) <= usable;
-      // Where each tensor goes in the scratch buffer: held, the layer's base then its fine-tune
-      // tensors; one at a time, one base tensor and one fine-tune tensor.
+      const baseLayerBytes = baseBytes.reduce((a, b) => a + page(b), 0);
+      const ftLayerBytes = ftBytes.reduce((a, b) => a + page(b), 0);
+      const hold = baseLayerBytes + ftLayerBytes <= usable;
+      // With room for two fine-tunes' layers (in the scratch buffer, so that no fresh memory is
+      // faulted in for it), the next fine-tune's tensors are read while this one's second pass
+      // runs: reads and statistics overlap instead of taking turns.
+      const regions = hold && baseLayerBytes + 2 * ftLayerBytes <= Math.min(usable, options.scratch?.().byteLength ?? Infinity) ? 2 : 1;
+      // Where each tensor goes in the scratch buffer: held, the layer's base then each region's
+      // fine-tune tensors; one at a time, one base tensor and one fine-tune tensor.
       const baseAt: number[] = [];
       const ftAt: number[] = [];
       let cursor = 0;
@@ -80,24 +88,33 @@ export async function gatherDpOffsets(plan: MergePlan, options: StatisticsOption
       cursor = ftStart;
       for (let j = 0; j < tensors.length; j++) ftAt.push(hold ? (cursor += page(ftBytes[j])) - page(ftBytes[j]) : ftStart);
       const baseBuffer = (j: number, slot: number) => () => scratchAt(baseAt[j], baseBytes[j]) ?? baseBuffers.get(slot, baseBytes[j]);
-      const ftBuffer = (j: number, slot: number) => () => scratchAt(ftAt[j], ftBytes[j]) ?? ftBuffers.get(slot, ftBytes[j]);
+      const ftBuffer = (j: number, region: number, slot: number) => () =>
+        scratchAt(ftAt[j] + region * ftLayerBytes, ftBytes[j]) ?? ftBuffers.get(region * tensors.length + slot, ftBytes[j]);
       const baseHeld = hold
         ? await Promise.all(tensors.map((t, j) => source.get(plan.base, t.name, baseBuffer(j, j), baseMapped)))
         : [];
 
-      for (let m = 0; m < plan.models.length; m++) {
+      // Held fine-tune layers being read or in use, by model (region: the order among the
+      // models that need statistics, modulo the regions).
+      const needing = plan.models.map((_, m) => m).filter((m) => needs[m] !== null);
+      const readLayer = (m: number): Promise<Uint8Array>[] => {
+        let layer = ftLayers.get(m);
+        if (layer === undefined) {
+          const region = needing.indexOf(m) % regions;
+          const mapped: Uint8Array[] = [];
+          const held = tensors.map((t, j) => {
+            const read = source.get(plan.models[m].source, t.name, ftBuffer(j, region, j), mapped);
+            read.catch(() => undefined); // a failure surfaces where it is awaited
+            return read;
+          });
+          ftLayers.set(m, (layer = { held, mapped }));
+        }
+        return layer.held;
+      };
+
+      for (const m of needing) {
         const model = plan.models[m];
-        if (needs[m] === null) continue;
         const spec = plan.statisticsSpec(m);
-        // Held tensors are read one ahead: tensor j + 1 is read while j's statistics run.
-        const ftHeld: Promise<Uint8Array>[] = [];
-        const ftRead = (j: number): Promise<Uint8Array> => {
-          if (ftHeld[j] === undefined) {
-            ftHeld[j] = source.get(model.source, tensors[j].name, ftBuffer(j, j), ftMapped);
-            ftHeld[j].catch(() => undefined); // a failure surfaces where it is awaited
-          }
-          return ftHeld[j];
-        };
         const deltaOf = async (j: number): Promise<DeltaInput> => {
           const t = tensors[j];
           if (!hold) {
@@ -106,9 +123,7 @@ export async function gatherDpOffsets(plan: MergePlan, options: StatisticsOption
             source.release(ftMapped);
           }
           const base = hold ? baseHeld[j] : await source.get(plan.base, t.name, baseBuffer(j, 0), baseMapped);
-          const ft = hold
-            ? await ftRead(j)
-            : await source.get(model.source, t.name, ftBuffer(j, 0), ftMapped);
+          const ft = hold ? await readLayer(m)[j] : await source.get(model.source, t.name, ftBuffer(j, 0, 0), ftMapped);
           return { base: { data: base, dtype: t.inputDtypes.base }, ft: { data: ft, dtype: t.inputDtypes.models[m] } };
         };
         // Pass 1: Σ|δ| of each module (and the NaN/Inf check).
@@ -117,13 +132,14 @@ export async function gatherDpOffsets(plan: MergePlan, options: StatisticsOption
           checkAborted(options.signal);
           const t = tensors[j];
           const delta = await deltaOf(j);
-          if (hold && j + 1 < tensors.length) void ftRead(j + 1);
           const { sumAbs, nonFinite } = await plan.native.absStats(delta, new Float64Array(0));
           if (nonFinite > 0 && !options.allowNonfinite) throw nonFiniteError(model.name, t.name, nonFinite);
           sums.push(sumAbs);
         }
         // Pass 2: both outlier counts at once, the module's and the layer's thresholds being
         // known now.
+        const next = needing[needing.indexOf(m) + 1];
+        if (regions === 2 && next !== undefined) readLayer(next);
         const layerNumel = tensors.reduce((s, t) => s + t.numel, 0);
         const layerMean = layerNumel === 0 ? 0 : sums.reduce((s, v) => s + v, 0) / layerNumel;
         for (let j = 0; j < tensors.length; j++) {
@@ -136,13 +152,18 @@ export async function gatherDpOffsets(plan: MergePlan, options: StatisticsOption
           options.progress.step(t.name, t.numel);
         }
         source.release(ftMapped);
+        source.release(ftLayers.get(m)?.mapped ?? []);
+        ftLayers.delete(m);
       }
       source.release(baseMapped);
     }
   } catch (e) {
-    // A failed native job has settled (each is awaited in turn): nothing reads these now.
+    // A failed native job has settled (each is awaited in turn), and reads ahead settle
+    // before their views are released: nothing reads these now.
+    for (const layer of ftLayers.values()) await Promise.allSettled(layer.held);
     source.release(baseMapped);
     source.release(ftMapped);
+    for (const layer of ftLayers.values()) source.release(layer.mapped);
     throw e;
   }
   return plan.models.map((model, m) =>
