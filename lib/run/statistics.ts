@@ -64,6 +64,7 @@ export async function gatherDpOffsets(plan: MergePlan, options: StatisticsOption
   const baseMapped: Uint8Array[] = [];
   const ftMapped: Uint8Array[] = [];
   const ftLayers = new Map<number, { held: Promise<Uint8Array>[]; mapped: Uint8Array[] }>();
+  const needing = plan.models.map((_, m) => m).filter((m) => needs[m] !== null);
   const bytesOf = (t: PlannedTensor, m: number) => plan.models[m].source.tensors.get(t.name)!.byteLength;
   try {
     for (const [layer, tensors] of [...byLayer.entries()].sort((a, b) => a[0] - b[0])) {
@@ -96,7 +97,6 @@ export async function gatherDpOffsets(plan: MergePlan, options: StatisticsOption
 
       // Held fine-tune layers being read or in use, by model (region: the order among the
       // models that need statistics, modulo the regions).
-      const needing = plan.models.map((_, m) => m).filter((m) => needs[m] !== null);
       const readLayer = (m: number): Promise<Uint8Array>[] => {
         let layer = ftLayers.get(m);
         if (layer === undefined) {
