@@ -252,12 +252,22 @@ class WritebackWorker : public Napi::AsyncWorker {
   uint64_t length_;
 };
 
+// The (fd, offset, length) arguments of writeback and startWriteback.
+struct FileRange {
+  int fd;
+  uint64_t offset;
+  uint64_t length;
+};
+
+FileRange fileRangeArgs(const Napi::CallbackInfo& info, const std::string& name) {
+  return {int(requireInteger(info[0], name + "(fd)", 0, 2147483647.0)),
+          uint64_t(requireInteger(info[1], name + "(offset)", 0, 9007199254740991.0)),
+          uint64_t(requireInteger(info[2], name + "(length)", 0, 9007199254740991.0))};
+}
+
 Napi::Value Writeback(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  const int fd = int(requireInteger(info[0], "writeback(fd)", 0, 2147483647.0));
-  const uint64_t offset = uint64_t(requireInteger(info[1], "writeback(offset)", 0, 9007199254740991.0));
-  const uint64_t length = uint64_t(requireInteger(info[2], "writeback(length)", 0, 9007199254740991.0));
-  auto* worker = new WritebackWorker(env, fd, offset, length);
+  const FileRange range = fileRangeArgs(info, "writeback");
+  auto* worker = new WritebackWorker(info.Env(), range.fd, range.offset, range.length);
   Napi::Promise promise = worker->promise();
   worker->Queue();
   return promise;
@@ -266,18 +276,15 @@ Napi::Value Writeback(const Napi::CallbackInfo& info) {
 // startWriteback(fd, offset, length) -> undefined: start the disk writes of the range's dirty
 // pages and return without waiting (sync_file_range WRITE alone). Called as each piece of an
 // output is written, so the disk works while the next piece is copied; writeback() later waits
-// for the same range and drops it. Pages freed that soon are reused by the next writes: on the
-// benchmark's PVM guest a recycled page-cache page is written ~8x faster than a fresh one.
+// for the same range and drops it. Pages freed that soon are reused by the next writes instead
+// of fresh memory, whose first touch is slow on the benchmark's VM.
 Napi::Value StartWriteback(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  const int fd = int(requireInteger(info[0], "startWriteback(fd)", 0, 2147483647.0));
-  const uint64_t offset = uint64_t(requireInteger(info[1], "startWriteback(offset)", 0, 9007199254740991.0));
-  const uint64_t length = uint64_t(requireInteger(info[2], "startWriteback(length)", 0, 9007199254740991.0));
+  const FileRange range = fileRangeArgs(info, "startWriteback");
 #ifdef SYNC_FILE_RANGE_WRITE
   // A failure here is not reported: writeback() on the same range waits and reports it.
-  if (length > 0) (void)sync_file_range(fd, off_t(offset), off_t(length), SYNC_FILE_RANGE_WRITE);
+  if (range.length > 0) (void)sync_file_range(range.fd, off_t(range.offset), off_t(range.length), SYNC_FILE_RANGE_WRITE);
 #endif
-  return env.Undefined();
+  return info.Env().Undefined();
 }
 
 Napi::Value MappedStats(const Napi::CallbackInfo& info) {
