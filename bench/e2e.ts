@@ -12,6 +12,7 @@ import { promises as fsp } from 'fs';
 import * as path from 'path';
 import { writeLlamaFamily, LlamaShape, llamaTensors } from '../lib/synth/llama';
 import type { NativeBinding } from '../lib/binding';
+import { ModelWriter } from '../lib/io/writer';
 import { native } from '../lib/native';
 import { timeOnce } from './measure';
 
@@ -105,33 +106,32 @@ export function readAll(files: string[], buffer: Buffer): number {
 }
 
 /**
- * Seconds to write `bytes` to a new file and make them durable, the way the merge writes its
- * output (16 MiB pieces from one reused buffer, each started to the disk at once, then waited
- * for, flushed and dropped, and a final fsync), with no computing. The output's share of the
- * I/O floor: the disk is often slower to take the output than the page cache is to give the
- * inputs.
+ * Seconds to write `bytes` durably through the merge's own output path (ModelWriter with its
+ * write-behind: 16 MiB pieces, each started to the disk at once, then waited for, flushed and
+ * dropped; fsync and rename at the end), from one reused 16 MiB buffer, with no computing. The
+ * output's share of the I/O floor: the disk is often slower to take the output than the page
+ * cache is to give the inputs.
  */
 export async function writeDurably(dir: string, bytes: number, native: Pick<NativeBinding, 'startWriteback' | 'writeback'>): Promise<number> {
   const piece = Buffer.alloc(16 << 20, 0x5a);
-  const file = path.join(dir, `write-bound-${process.pid}.bin`);
+  const out = path.join(dir, `write-bound-${process.pid}`);
+  const length = 2 * Math.ceil(bytes / 2);
   const start = process.hrtime.bigint();
-  const fd = fs.openSync(file, 'w');
+  const writer = await ModelWriter.create(out, {
+    tensors: [{ name: 'bytes', dtype: 'BF16', shape: [length / 2] }],
+    overwrite: true,
+    writeback: (fd, offset, n) => native.writeback(fd, offset, n),
+    startWriteback: (fd, offset, n) => native.startWriteback(fd, offset, n),
+  });
   try {
-    let flushing: Promise<void> = Promise.resolve();
-    for (let at = 0; at < bytes; at += piece.length) {
-      const n = Math.min(piece.length, bytes - at);
-      for (let done = 0; done < n; ) done += fs.writeSync(fd, piece, done, n - done, at + done);
-      native.startWriteback(fd, at, n);
-      const [from, length] = [at, n];
-      flushing = flushing.then(() => native.writeback(fd, from, length));
-    }
-    await flushing;
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
+    for (let at = 0; at < length; at += piece.length) await writer.writeTensorPart('bytes', at, piece.subarray(0, Math.min(piece.length, length - at)));
+    await writer.finish();
+  } catch (e) {
+    await writer.abort();
+    throw e;
   }
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-  fs.rmSync(file, { force: true });
+  await fsp.rm(out, { recursive: true, force: true });
   return seconds;
 }
 

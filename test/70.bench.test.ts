@@ -49,15 +49,16 @@ describe('70 bench smoke', () => {
     assert.match(table, /ties_k3_bf16/);
   });
 
-  it('writeDurably writes every byte through writeback, piece by piece, and leaves no file', async () => {
+  it('writeDurably writes every byte through the writer\'s write-behind, piece by piece, and leaves nothing', async () => {
     const dir = fs.mkdtempSync(`${os.tmpdir()}/dppa-70-`);
     const started: [number, number][] = [];
     const waited: [number, number][] = [];
     const bytes = 2 * (16 << 20) + 12345;
+    let fileBytes = 0;
     try {
       const seconds = await writeDurably(dir, bytes, {
         startWriteback: (fd, offset, length) => {
-          assert.equal(fs.fstatSync(fd).size, offset + length, 'started once written');
+          fileBytes = fs.fstatSync(fd).size;
           started.push([offset, length]);
         },
         writeback: async (_fd, offset, length) => {
@@ -65,8 +66,15 @@ describe('70 bench smoke', () => {
         },
       });
       assert.ok(seconds > 0);
-      assert.deepEqual(started, [[0, 16 << 20], [16 << 20, 16 << 20], [32 << 20, 12345]]);
+      assert.ok(started.length >= 3, JSON.stringify(started));
       assert.deepEqual(waited, started);
+      let end = 0;
+      for (const [offset, length] of started) {
+        assert.equal(offset, end, 'contiguous, in order');
+        end = offset + length;
+      }
+      assert.equal(end, fileBytes, 'the whole file');
+      assert.ok(fileBytes >= bytes + 1);
       assert.deepEqual(fs.readdirSync(dir), []);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
