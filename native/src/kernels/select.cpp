@@ -364,8 +364,10 @@ void bracketBounds(const SharedDeltaView& in, std::vector<Bracket>& brackets, Br
       const double hiRank = std::floor(q - margin), loRank = std::ceil(q + margin);
       br.upper = hiRank < 0 ? 0xFFFFFFFFu : sampleRank(size_t(hiRank));
       br.lower = loRank >= double(m) ? 0 : sampleRank(size_t(loRank));
-      size_t atLower = 0;
-      for (const uint32_t a : sample) atLower += a == br.lower ? 1 : 0;
+      // Sample values equal to lower: all in the bin sampleRank just gathered (or, for lower = 0
+      // without a rank, counted over the sample).
+      const size_t atLower = loRank >= double(m) ? size_t(std::count(sample.begin(), sample.end(), 0u))
+                                                 : size_t(std::count(inBin.begin(), inBin.end(), br.lower));
       br.countLower = br.lower < br.upper && atLower >= m / 256;
       const double expected = (std::min(loRank, double(m)) - std::max(hiRank, 0.0) + 1) / double(m) * double(n);
       br.cap = uint64_t(4 * expected) + 65536;
