@@ -75,10 +75,11 @@ export interface BandRules {
  *              (0.5 when m = 1); keep probability p = fround((density − epsilon) +
  *              (2·epsilon)·r̂) (float64, rounded to float32 once). Element i is kept when
  *              u_i < p, u_i from the same generator layout as 'random'; value = δ / p (float32
- *              division) when `rescale` is 1, δ when it is 0; 0 when dropped. TypeError unless
- *              0 <= epsilon, 0 < density − epsilon, density + epsilon < 1, rescale ∈ {0, 1}
- *              and `rows` divides the element count. In sparsifyStats, sumAbsKept counts |δ|
- *              of kept elements before the 1/p rescale.
+ *              division) when `rescale` is 1, fround(factor · δ) when it is 0 (factor: 1
+ *              unless given; the `l1` rescale's constant); 0 when dropped. TypeError unless
+ *              0 <= epsilon, 0 < density − epsilon, density + epsilon < 1, rescale ∈ {0, 1},
+ *              factor finite and 1 with rescale 1, and `rows` divides the element count. In
+ *              sparsifyStats, sumAbsKept counts |δ| of kept elements before any rescale.
  */
 export type Sparsify =
   | { kind: 'dense'; factor: number }
@@ -92,6 +93,8 @@ export type Sparsify =
       rows: number;
       /** 1 = divide kept values by their keep probability (the default), 0 = none. */
       rescale: number;
+      /** With rescale 0: kept values are multiplied by this (rescale `l1`). Default 1. */
+      factor?: number;
     };
 
 /**

@@ -9,8 +9,8 @@ import { checkMerge, everyPathAndThreads } from './10.convert.test';
 
 const stream = { seedLo: 0x1234, seedHi: 9, streamLo: 0xfeedface, streamHi: 17 };
 
-function della(density: number, epsilon: number, rows: number, rescale = 1): Sparsify {
-  return { kind: 'della', stream, density, epsilon, rows, rescale };
+function della(density: number, epsilon: number, rows: number, rescale = 1, factor?: number): Sparsify {
+  return { kind: 'della', stream, density, epsilon, rows, rescale, ...(factor === undefined ? {} : { factor }) };
 }
 
 /** δ with many exact ties: values from a set of 7 levels. */
@@ -27,19 +27,19 @@ const SHAPES: Array<[number, number]> = [
 
 describe('13 della: the fused merge', () => {
   for (const dtype of ['BF16', 'F32'] as InputDType[]) {
-    it(`della vs the float64 reference, ${dtype}, every shape, rescale 1 and 0`, async () => {
+    it(`della vs the float64 reference, ${dtype}, every shape, rescale 1, 0 and 0 with factor (l1)`, async () => {
       for (const [n, rows] of SHAPES) {
         const base = ref.randomTensor(n, dtype, n + 3);
         const b = ref.decodeRef(base.data, dtype);
         const ft = ref.randomTensor(n, dtype, n + 4, 0.02, b);
-        for (const rescale of [1, 0]) {
+        for (const [rescale, factor] of [[1, undefined], [0, undefined], [0, 1.7371]]) {
           const job: MergeJob = {
             base: base as never,
-            models: [{ data: ft.data, dtype, weight: 0.8, sparsify: della(0.4, 0.15, rows, rescale) }],
+            models: [{ data: ft.data, dtype, weight: 0.8, sparsify: della(0.4, 0.15, rows, rescale!, factor) }],
             consensus: 'none', normalize: false, lambda: 1.1,
             out: new Uint8Array(n * 4), outDtype: 'F32',
           };
-          await checkMerge(job, `${dtype} n=${n} rows=${rows} rescale=${rescale}`);
+          await checkMerge(job, `${dtype} n=${n} rows=${rows} rescale=${rescale} factor=${factor}`);
         }
       }
     });
@@ -160,7 +160,7 @@ describe('13 della: argument checks', () => {
   function throwsTypeError(fn: () => unknown, pattern: RegExp, what: string) {
     assert.throws(fn, (e: Error) => e instanceof TypeError && pattern.test(e.message), what);
   }
-  it('rejects d ± ε outside (0, 1), negative ε, rescale not 0/1, rows not dividing n, missing fields', () => {
+  it('rejects d ± ε outside (0, 1), negative ε, rescale not 0/1, a bad factor, rows not dividing n, missing fields', () => {
     const n = native();
     const t = { data: new Uint8Array(40), dtype: 'F32' as const };
     const job = (sp: unknown): MergeJob => ({
@@ -172,6 +172,9 @@ describe('13 della: argument checks', () => {
       [della(0.8, 0.2, 0), /epsilon/, 'd + ε = 1'],
       [della(0.5, -0.1, 0), /epsilon/, 'negative ε'],
       [della(0.5, 0.1, 0, 2), /rescale/, 'rescale 2'],
+      [della(0.5, 0.1, 0, 1, 2), /factor applies only with rescale 0/, 'a factor with the 1/p rescale'],
+      [della(0.5, 0.1, 0, 0, NaN), /factor must not be NaN/, 'NaN factor'],
+      [della(0.5, 0.1, 0, 0, Infinity), /factor must be finite/, 'infinite factor'],
       [della(0.5, 0.1, 3), /rows/, 'rows 3 of 10'],
       [della(0.5, 0.1, -1), /rows/, 'negative rows'],
       [{ kind: 'della', stream, density: 0.5, rows: 0, rescale: 1 }, /epsilon/, 'no epsilon'],

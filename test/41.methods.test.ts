@@ -121,35 +121,65 @@ describe('41 methods against float64 references', function () {
     });
   });
 
-  it('della keeps by row rank with p = d − ε + 2ε·r̂, divides kept values by p', async () => {
-    const out = await run('della', {
-      merge_method: 'della_linear', base_model: './base',
-      models: [{ model: './ft0', parameters: { density: 0.4, epsilon: 0.1 } }, { model: './ft1', parameters: { density: 0.5, epsilon: 0.2, weight: 0.5 } }],
-      parameters: { seed: 3 },
-    });
-    const params = [{ d: 0.4, e: 0.1 }, { d: 0.5, e: 0.2 }];
-    const expected = perTensor(base, (name, b) => {
-      const rows = b.shape.length >= 2 ? b.shape[0] : 1;
-      const sparse = [0, 1].map((t) => {
-        const d = ref.delta(b.values, fts[t].get(name)!.values);
-        const m = d.length / rows;
-        const key = streamKey(`./ft${t}`, name);
-        const stream = { seedLo: 3, seedHi: 0, streamLo: key.lo, streamHi: key.hi };
-        const v = new Float64Array(d.length);
-        for (let r = 0; r < rows; r++) {
-          const idx = Array.from({ length: m }, (_, i) => r * m + i).sort((x, y) => Math.abs(d[x]) - Math.abs(d[y]) || x - y);
-          idx.forEach((i, rank) => {
-            const rhat = m === 1 ? 0.5 : rank / (m - 1);
-            const p = Math.fround(params[t].d - params[t].e + 2 * params[t].e * rhat);
-            v[i] = uniformRef(stream, i) < p ? Math.fround(d[i] / p) : 0;
-          });
-        }
-        return v;
+  /** DELLA's sparsified δ of ft t (float64 reference): row ranks, keep by u < p, then the rescale. */
+  function dellaRef(name: string, b: ref.RefTensor, t: number, density: number, epsilon: number, rescale: 'inverse' | 'l1'): Float64Array {
+    const rows = b.shape.length >= 2 ? b.shape[0] : 1;
+    const d = ref.delta(b.values, fts[t].get(name)!.values);
+    const m = d.length / rows;
+    const key = streamKey(`./ft${t}`, name);
+    const stream = { seedLo: 3, seedHi: 0, streamLo: key.lo, streamHi: key.hi };
+    const kept = new Uint8Array(d.length), p = new Float64Array(d.length);
+    for (let r = 0; r < rows; r++) {
+      const idx = Array.from({ length: m }, (_, i) => r * m + i).sort((x, y) => Math.abs(d[x]) - Math.abs(d[y]) || x - y);
+      idx.forEach((i, rank) => {
+        const rhat = m === 1 ? 0.5 : rank / (m - 1);
+        p[i] = Math.fround(density - epsilon + 2 * epsilon * rhat);
+        kept[i] = uniformRef(stream, i) < p[i] ? 1 : 0;
       });
-      return ref.combine(b.values, sparse, { weights: [1, 0.5], consensus: 'none', normalize: false, lambda: 1 });
+    }
+    if (rescale === 'inverse') return d.map((x, i) => (kept[i] ? Math.fround(x / p[i]) : 0));
+    // l1: kept · ‖δ‖₁ / ‖kept‖₁, skipped when either norm is below 1e-7.
+    let all = 0, keptSum = 0;
+    d.forEach((x, i) => {
+      all += Math.abs(x);
+      if (kept[i]) keptSum += Math.abs(x);
     });
-    assertClose(out, rounded(expected));
-  });
+    const factor = all < 1e-7 || keptSum < 1e-7 ? 1 : Math.fround(all / keptSum);
+    return d.map((x, i) => (kept[i] ? Math.fround(factor * x) : 0));
+  }
+
+  for (const rescale of ['inverse', 'l1'] as const) {
+    it(`della keeps by row rank with p = d − ε + 2ε·r̂, rescale ${rescale}${rescale === 'l1' ? ' (kept · ‖δ‖₁/‖kept‖₁)' : ' (kept / p)'}`, async () => {
+      const out = await run(`della-${rescale}`, {
+        merge_method: 'della_linear', base_model: './base',
+        models: [{ model: './ft0', parameters: { density: 0.4, epsilon: 0.1 } }, { model: './ft1', parameters: { density: 0.5, epsilon: 0.2, weight: 0.5 } }],
+        parameters: { seed: 3, rescale },
+      });
+      const params = [{ d: 0.4, e: 0.1 }, { d: 0.5, e: 0.2 }];
+      const expected = perTensor(base, (name, b) => {
+        const sparse = [0, 1].map((t) => dellaRef(name, b, t, params[t].d, params[t].e, rescale));
+        return ref.combine(b.values, sparse, { weights: [1, 0.5], consensus: 'none', normalize: false, lambda: 1 });
+      });
+      assertClose(out, rounded(expected));
+      if (rescale !== 'l1') return;
+      // The rescale restores each large tensor's ‖δ‖₁ (to within the bf16 rounding of the output).
+      const single = await run('della-l1-single', {
+        merge_method: 'della_linear', base_model: './base',
+        models: [{ model: './ft0', parameters: { density: 0.4, epsilon: 0.1 } }], parameters: { seed: 3, rescale },
+      });
+      for (const [name, b] of base) {
+        if (b.values.length < 1000) continue;
+        const d = ref.delta(b.values, fts[0].get(name)!.values);
+        const o = single.get(name)!.values;
+        let before = 0, after = 0;
+        for (let i = 0; i < d.length; i++) {
+          before += Math.abs(d[i]);
+          after += Math.abs(o[i] - b.values[i]);
+        }
+        assert.ok(Math.abs(after / before - 1) < 0.03, `${name}: L1 ratio ${after / before}`);
+      }
+    });
+  }
 
   for (const scope of ['tensor', 'model'] as const) {
     it(`pcb (scope: ${scope}) follows the float64 reference: clip, balance, keep the top scores as weights`, async () => {

@@ -229,7 +229,7 @@ export type RefSparsify =
   | { kind: 'dense'; factor: number }
   | { kind: 'bands'; rules: { bits: Uint32Array; cutoff: Float64Array; rows?: number }; factor: Float64Array }
   | { kind: 'random'; stream: Stream; density: number; rescale: number }
-  | { kind: 'della'; stream: Stream; density: number; epsilon: number; rows: number; rescale: number };
+  | { kind: 'della'; stream: Stream; density: number; epsilon: number; rows: number; rescale: number; factor?: number };
 
 /**
  * DELLA's keep probabilities (lib/binding.ts 'della'): per row, ranks from a sort by abs bits
@@ -273,7 +273,7 @@ export function sparsifiedRef(d: Float32Array, sp: RefSparsify): Float32Array {
   const p = sp.kind === 'della' ? dellaProbRef(d, sp.density, sp.epsilon, sp.rows) : undefined;
   for (let i = 0; i < n; ++i) {
     if (sp.kind === 'dense') out[i] = f(f(sp.factor) * d[i]);
-    else if (sp.kind === 'della') out[i] = keptRef(sp, i, p) ? (sp.rescale ? f(d[i] / p![i]) : d[i]) : 0;
+    else if (sp.kind === 'della') out[i] = keptRef(sp, i, p) ? (sp.rescale ? f(d[i] / p![i]) : f(f(sp.factor ?? 1) * d[i])) : 0;
     else if (sp.kind === 'random') out[i] = uniformRef(sp.stream, i) < sp.density ? f(f(sp.rescale) * d[i]) : 0;
     else {
       const rows = sp.rules.rows ?? 0;

@@ -72,7 +72,7 @@ enum class SparsifyKind { Dense, Bands, Random, Della };
 
 struct SparsifySpec {
   SparsifyKind kind = SparsifyKind::Dense;
-  double factor = 1.0;             // dense
+  double factor = 1.0;             // dense; della with rescale 0: kept δ times factor (`l1`)
   BandRulesView rules;             // bands
   const double* bandFactor = nullptr;  // bands: nbands entries
   RandomStream stream;             // random, della
@@ -168,7 +168,7 @@ std::vector<BandRules> selectThresholdsShared(const SharedDeltaView& in, const s
 //     d   = decode(ft_t[i]) - b
 //     v   = dense: f(factor)·d | bands: f(bandFactor[first band keeping i])·d, else 0
 //           | random: f(rescale)·d when u_i < density, else 0
-//           | della:  (rescale ? d / p_i : d) when u_i < p_i, else 0  (p_i: see SparsifySpec)
+//           | della:  (rescale ? d / p_i : factor·d) when u_i < p_i, else 0  (p_i: see SparsifySpec)
 //     W_t = f(weight_t)·v
 //   consensus sum:   S = ((0 + W_0) + W_1) + ...;  γ = S < 0 ? -1 : +1
 //   consensus count: C = Σ sign(W_t);                γ = C < 0 ? -1 : +1

@@ -166,6 +166,14 @@ SparsifySpec requireSparsify(Napi::Value value, const std::string& what, size_t 
     sp.epsilon = requireNumber(object.Get("epsilon"), what + ".epsilon");
     sp.rows = size_t(requireInteger(object.Get("rows"), what + ".rows", 0, 9007199254740991.0));
     sp.rescale = requireNumber(object.Get("rescale"), what + ".rescale");
+    // Optional: the `l1` rescale's constant (kept δ times factor; only with rescale 0).
+    const Napi::Value factor = object.Get("factor");
+    if (!factor.IsUndefined()) {
+      sp.factor = requireNumber(factor, what + ".factor");
+      if (!std::isfinite(sp.factor)) throwTypeError(value.Env(), what + ".factor must be finite");
+      if (sp.rescale != 0 && sp.factor != 1)
+        throwTypeError(value.Env(), what + ".factor applies only with rescale 0 (kept values divided by p are not scaled again)");
+    }
     if (!(sp.epsilon >= 0) || !(sp.density - sp.epsilon > 0) || !(sp.density + sp.epsilon < 1))
       throwTypeError(value.Env(), what + ": della needs 0 <= epsilon, 0 < density - epsilon and density + epsilon < 1 "
                                          "(density " + std::to_string(sp.density) + ", epsilon " +

@@ -404,11 +404,12 @@ static void weightedRange(const MergeTileModel& model, const TileBands& bands, c
     case SparsifyKind::Della: {
       // u = (word >> 8)·2^-24 is exact in float32; kept when u < p.
       const typename T::F unit = T::set1F(0x1p-24f);
+      const typename T::F factor = T::set1F(model.factor);  // 1 unless rescale l1 (x·1 = x exactly)
       for (size_t j = begin; j < end; j += T::W) {
         const typename T::F d = T::sub(T::loadF(w + j), T::loadF(base + j));
         const typename T::F p = T::loadF(prob + j);
         const typename T::F u = T::mul(T::floatFromInt(T::shiftRight(T::loadI(words + j), 8)), unit);
-        const typename T::F value = model.divideByProb ? T::div(d, p) : d;
+        const typename T::F value = model.divideByProb ? T::div(d, p) : T::mul(factor, d);
         T::storeF(w + j, T::mul(weight, T::select(T::ltF(u, p), value, T::zeroF())));
       }
       break;

@@ -44,7 +44,7 @@ struct MergeTileModel {
   DType dtype;
   float weight;
   SparsifyKind kind;
-  float factor;       // dense
+  float factor;       // dense; della without 1/p: kept δ times factor (rescale l1)
   float rescale;      // random
   uint32_t keepBelow; // random: kept when (word >> 8) < keepBelow, i.e. u < density
   RandomStream stream;  // random, della
