@@ -19,6 +19,7 @@
         "native/src/kernels/select.cpp",
         "native/src/kernels/combine.cpp",
         "native/src/kernels/della.cpp",
+        "native/src/kernels/pcb.cpp",
         "native/src/pool/pool.cpp",
         "native/src/simd/scalar.cpp",
         "native/src/simd/dispatch.cpp"

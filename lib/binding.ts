@@ -207,6 +207,14 @@ export interface NativeBinding {
   gram(inputs: DeltaInput[]): Promise<Float64Array>;
   /** out = Σ coeffs[i] · decode(inputs[i]), accumulated in float32 in input order, then encoded. */
   linearCombine(inputs: TensorInput[], coeffs: Float64Array, out: Uint8Array, outDtype: OutputDType): Promise<{ nonFinite: Float64Array }>;
+  /**
+   * PCB-Merging's scores (lib/methods/pcb.ts) for T tasks of n elements, in float64 with one
+   * float32 rounding where stated: c_t = float(clip(δ_t[i], clipLow_t, clipHigh_t)), S = Σ_t c_t
+   * in task order, x_t = (|c_t| − absMin_t) / (absMax_t − absMin_t) (0 when that range is not
+   * > 0), scores[t][i] = float(exp(T·x_t²) · tanh(c_t·S)). params: (clipLow, clipHigh, absMin,
+   * absMax) per task. On the CPU whatever the device.
+   */
+  pcbScores(deltas: Float32Array[], params: Float64Array, scores: Float32Array[]): Promise<void>;
   /** The fused recipe: decode, δ, sparsify, weight, consensus, combine, encode. */
   mergeTensor(job: MergeJob): Promise<MergeResult>;
   /**

@@ -12,7 +12,8 @@
  * statistics pass of five streaming passes computes six numbers per task) or one tensor
  * (`scope: tensor`, the same passes in memory). Order statistics are exact: a radix
  * histogram of the float bits mapped to monotone integers, refined inside the chosen bins —
- * never a sort. δ is decoded by the native core; the element-wise scores run in JS.
+ * never a sort. δ is decoded and the scores (exp, tanh: most of the work) computed by the
+ * native core (NativeBinding.pcbScores); the histograms and the weighted mean run here.
  */
 import type { NativeBinding, TensorInput } from '../binding';
 import { DppaError } from '../errors';
@@ -30,15 +31,44 @@ export interface PcbTaskStatistics {
   scoreMax: number;
 }
 
+/**
+ * Float32 work buffers (each task's δ and scores) reused from tensor to tensor of one run, so
+ * that each pass over the model does not fault in fresh memory for every tensor (expensive,
+ * especially in VMs). One user at a time: the passes and merges of a run are sequential.
+ */
+export class PcbBuffers {
+  private readonly buffers = new Map<string, Float32Array>();
+
+  get(kind: 'delta' | 'score' | 'merged', task: number, n: number): Float32Array {
+    const key = `${kind}${task}`;
+    let buffer = this.buffers.get(key);
+    if (!buffer || buffer.length < n) {
+      buffer = new Float32Array(n);
+      this.buffers.set(key, buffer);
+    }
+    return buffer.subarray(0, n);
+  }
+}
+
+/** What the run's statistics pass hands the merge: the model scope's statistics, and the buffers. */
+interface PcbRun {
+  stats?: PcbTaskStatistics[];
+  buffers: PcbBuffers;
+}
+
 /** A source of every task's δ, one chunk (tensor) at a time: the scope. */
 export type DeltaChunks = (visit: (deltas: Float32Array[]) => void | Promise<void>) => Promise<void>;
 
 const CLIP_LOW = 0.0001;
 const CLIP_HIGH = 0.9999;
 
-/** float32 bits → an unsigned key that orders like the float (negatives below positives). */
+/**
+ * float32 bits → an unsigned key that orders like the float (negatives below positives):
+ * negatives have every bit flipped, the others the sign bit set. Branch-free (the sign of δ
+ * is a coin toss, and a branch on it mispredicted half the time).
+ */
 function orderKey(bits: number): number {
-  return (bits & 0x80000000 ? ~bits : bits | 0x80000000) >>> 0;
+  return (bits ^ ((bits >> 31) | 0x80000000)) >>> 0;
 }
 const keyScratch = new Uint32Array(1);
 const keyFloat = new Float32Array(keyScratch.buffer);
@@ -55,19 +85,24 @@ class OrderStatistics {
   count = 0;
   private readonly high = new Float64Array(65536);
   private readonly wanted = new Map<number, { below: number; low: Float64Array }>();
+  /** Per high bin: 1 + its index in `lows` when it is wanted, else 0 (a typed-array lookup per element, not a Map's). */
+  private readonly slotOfBin = new Uint8Array(65536);
+  private readonly lows: Float64Array[] = [];
   private refining = false;
 
   add(values: Float32Array): void {
     const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
     if (!this.refining) {
-      for (let i = 0; i < bits.length; i++) this.high[orderKey(bits[i]) >>> 16]++;
+      const high = this.high;
+      for (let i = 0; i < bits.length; i++) high[orderKey(bits[i]) >>> 16]++;
       this.count += bits.length;
       return;
     }
+    const { slotOfBin, lows } = this;
     for (let i = 0; i < bits.length; i++) {
       const key = orderKey(bits[i]);
-      const bin = this.wanted.get(key >>> 16);
-      if (bin) bin.low[key & 0xffff]++;
+      const slot = slotOfBin[key >>> 16];
+      if (slot) lows[slot - 1][key & 0xffff]++;
     }
   }
 
@@ -76,7 +111,12 @@ class OrderStatistics {
       let below = 0;
       for (let bin = 0; bin < 65536; bin++) {
         if (below + this.high[bin] > rank) {
-          if (!this.wanted.has(bin)) this.wanted.set(bin, { below, low: new Float64Array(65536) });
+          if (!this.wanted.has(bin)) {
+            const low = new Float64Array(65536);
+            this.wanted.set(bin, { below, low });
+            this.lows.push(low);
+            this.slotOfBin[bin] = this.lows.length;
+          }
           break;
         }
         below += this.high[bin];
@@ -108,27 +148,26 @@ function clip(x: number, low: number, high: number): number {
   return x < low ? low : x > high ? high : x;
 }
 
-/** The scores B_t of one chunk, for every task, given the clipping and min/max statistics. */
-function scores(deltas: Float32Array[], stats: PcbTaskStatistics[]): { clipped: Float32Array[]; score: Float32Array[] } {
-  const tasks = deltas.length;
-  const n = deltas[0].length;
-  const clipped = deltas.map((d, t) => d.map((x) => clip(x, stats[t].clipLow, stats[t].clipHigh)));
-  const score = deltas.map(() => new Float32Array(n));
-  for (let i = 0; i < n; i++) {
-    let sum = 0;
-    for (let t = 0; t < tasks; t++) sum += clipped[t][i];
-    for (let t = 0; t < tasks; t++) {
-      const s = stats[t];
-      const range = s.absMax - s.absMin;
-      const normalized = range > 0 ? (Math.abs(clipped[t][i]) - s.absMin) / range : 0;
-      score[t][i] = Math.exp(tasks * normalized * normalized) * Math.tanh(clipped[t][i] * sum);
-    }
-  }
-  return { clipped, score };
+/**
+ * The scores B_t of one chunk, for every task, given the clipping and min/max statistics:
+ * with c_t = float32(clip(τ_t)), B_t = exp(N · ((|c_t| − min) / (max − min))²) · tanh(c_t · Σ_s c_s)
+ * (NativeBinding.pcbScores).
+ */
+async function scores(native: NativeBinding, deltas: Float32Array[], stats: PcbTaskStatistics[], buffers: PcbBuffers): Promise<Float32Array[]> {
+  const score = deltas.map((d, t) => buffers.get('score', t, d.length));
+  const params = Float64Array.from(stats.flatMap((s) => [s.clipLow, s.clipHigh, s.absMin, s.absMax]));
+  await native.pcbScores(deltas, params, score);
+  return score;
 }
 
 /** Five streaming passes over the scope: clip quantiles, |τ| min/max, then the score threshold. */
-export async function pcbStatistics(chunks: DeltaChunks, tasks: number, ratio: number): Promise<PcbTaskStatistics[]> {
+export async function pcbStatistics(
+  native: NativeBinding,
+  buffers: PcbBuffers,
+  chunks: DeltaChunks,
+  tasks: number,
+  ratio: number,
+): Promise<PcbTaskStatistics[]> {
   const deltaOrder = Array.from({ length: tasks }, () => new OrderStatistics());
   await chunks((deltas) => deltas.forEach((d, t) => deltaOrder[t].add(d)));
   const ranks = deltaOrder.map((o) => [quantileRanks(o.count, CLIP_LOW), quantileRanks(o.count, CLIP_HIGH)]);
@@ -141,20 +180,26 @@ export async function pcbStatistics(chunks: DeltaChunks, tasks: number, ratio: n
   });
   await chunks((deltas) =>
     deltas.forEach((d, t) => {
-      for (const x of d) {
-        const a = Math.abs(clip(x, stats[t].clipLow, stats[t].clipHigh));
-        if (a < stats[t].absMin) stats[t].absMin = a;
-        if (a > stats[t].absMax) stats[t].absMax = a;
+      const { clipLow, clipHigh } = stats[t];
+      let { absMin, absMax } = stats[t];
+      for (let i = 0; i < d.length; i++) {
+        const a = Math.abs(clip(d[i], clipLow, clipHigh));
+        if (a < absMin) absMin = a;
+        if (a > absMax) absMax = a;
       }
+      stats[t].absMin = absMin;
+      stats[t].absMax = absMax;
     }),
   );
 
   const scoreOrder = Array.from({ length: tasks }, () => new OrderStatistics());
-  const visitScores = (deltas: Float32Array[]) => {
-    const { score } = scores(deltas, stats);
+  const visitScores = async (deltas: Float32Array[]) => {
+    const score = await scores(native, deltas, stats, buffers);
     score.forEach((s, t) => {
       scoreOrder[t].add(s);
-      for (const x of s) if (x > stats[t].scoreMax) stats[t].scoreMax = x;
+      let scoreMax = stats[t].scoreMax;
+      for (let i = 0; i < s.length; i++) if (s[i] > scoreMax) scoreMax = s[i];
+      stats[t].scoreMax = scoreMax;
     });
   };
   await chunks(visitScores);
@@ -171,10 +216,16 @@ export async function pcbStatistics(chunks: DeltaChunks, tasks: number, ratio: n
 }
 
 /** θ₀ + λ · Σ W_t τ_t / Σ W_t for one tensor, as float32 values. */
-export function pcbMergeChunk(deltas: Float32Array[], stats: PcbTaskStatistics[]): Float32Array {
-  const { clipped, score } = scores(deltas, stats);
+export async function pcbMergeChunk(
+  native: NativeBinding,
+  buffers: PcbBuffers,
+  deltas: Float32Array[],
+  stats: PcbTaskStatistics[],
+): Promise<Float32Array> {
+  const score = await scores(native, deltas, stats, buffers);
   const n = deltas[0].length;
-  const merged = new Float32Array(n);
+  const merged = buffers.get('merged', 0, n);
+  const clipped = new Float32Array(1);  // c_t rounded to float32, as the scores saw it
   for (let i = 0; i < n; i++) {
     let weighted = 0, total = 0;
     for (let t = 0; t < deltas.length; t++) {
@@ -182,7 +233,8 @@ export function pcbMergeChunk(deltas: Float32Array[], stats: PcbTaskStatistics[]
       if (!(score[t][i] >= s.scoreThreshold)) continue;
       const range = s.scoreMax - s.scoreThreshold;
       const w = range > 0 ? (score[t][i] - s.scoreThreshold) / range : 1;
-      weighted += w * clipped[t][i];
+      clipped[0] = clip(deltas[t][i], s.clipLow, s.clipHigh);
+      weighted += w * clipped[0];
       total += w;
     }
     merged[i] = total > 0 ? weighted / total : 0;
@@ -190,10 +242,16 @@ export function pcbMergeChunk(deltas: Float32Array[], stats: PcbTaskStatistics[]
   return merged;
 }
 
-async function decodeDeltas(native: NativeBinding, base: TensorInput, models: TensorInput[], n: number): Promise<Float32Array[]> {
+function countNonFinite(values: Float32Array): number {
+  let count = 0;
+  for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) count++;
+  return count;
+}
+
+async function decodeDeltas(native: NativeBinding, buffers: PcbBuffers, base: TensorInput, models: TensorInput[], n: number): Promise<Float32Array[]> {
   return Promise.all(
-    models.map(async (ft) => {
-      const out = new Float32Array(n);
+    models.map(async (ft, t) => {
+      const out = buffers.get('delta', t, n);
       await native.delta({ base, ft }, out);
       return out;
     }),
@@ -203,26 +261,29 @@ async function decodeDeltas(native: NativeBinding, base: TensorInput, models: Te
 export const pcb: MethodDefinition = {
   schema: methodSchemas.pcb,
   statisticsNeeded: () => null,
-  async gatherStatistics(plan, read) {
-    if (plan.params(null, null).string('scope') !== 'model') return undefined;
+  async gatherStatistics(plan, read): Promise<PcbRun> {
+    const buffers = new PcbBuffers();
+    if (plan.params(null, null).string('scope') !== 'model') return { buffers };
     const tasks = plan.models.length;
     const chunks: DeltaChunks = async (visit) => {
       for (const t of plan.tensors) {
         if (t.action !== 'merge') continue;
         const inputs = await read(t);
-        await visit(await decodeDeltas(plan.native, inputs.base, inputs.models, t.numel));
+        await visit(await decodeDeltas(plan.native, buffers, inputs.base, inputs.models, t.numel));
       }
     };
-    return pcbStatistics(chunks, tasks, plan.params(null, null).number('pcb_ratio'));
+    return { stats: await pcbStatistics(plan.native, buffers, chunks, tasks, plan.params(null, null).number('pcb_ratio')), buffers };
   },
   async mergeTensor(work: TensorWork) {
     const n = work.tensor.numel;
-    const deltas = await decodeDeltas(work.native, work.base, work.models.map((m) => m.input), n);
-    const stats = (work.methodStatistics as PcbTaskStatistics[] | undefined) ??
-      (await pcbStatistics(async (visit) => visit(deltas), deltas.length, work.params.number('pcb_ratio')));
-    const merged = pcbMergeChunk(deltas, stats);
+    const run = work.methodStatistics as PcbRun | undefined;
+    const buffers = run?.buffers ?? new PcbBuffers();
+    const deltas = await decodeDeltas(work.native, buffers, work.base, work.models.map((m) => m.input), n);
+    const stats = run?.stats ??
+      (await pcbStatistics(work.native, buffers, async (visit) => visit(deltas), deltas.length, work.params.number('pcb_ratio')));
+    const merged = await pcbMergeChunk(work.native, buffers, deltas, stats);
     const mergedInput = { data: new Uint8Array(merged.buffer, merged.byteOffset, merged.byteLength), dtype: 'F32' as const };
     const result = await work.native.linearCombine([work.base, mergedInput], Float64Array.of(1, work.params.number('lambda')), work.out, work.outDtype);
-    return { nonFinite: Float64Array.of(result.nonFinite[0], ...deltas.map((d) => d.filter((x) => !Number.isFinite(x)).length)) };
+    return { nonFinite: Float64Array.of(result.nonFinite[0], ...deltas.map(countNonFinite)) };
   },
 };

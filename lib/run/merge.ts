@@ -231,10 +231,14 @@ export async function runMerge(plan: MergePlan, outDir: string, options: RunOpti
     const dpOffsets = options.reuse?.dpOffsets ?? (await gatherDpOffsets(plan, { signal: options.signal, progress, allowNonfinite, budget, source, scratch: () => arena.buffer() }));
     if (options.reuse) options.reuse.dpOffsets = dpOffsets;
     const modelScopes = await gatherModelThresholds(plan, { signal: options.signal, progress });
+    const indexOf = new Map(tensors.map((t, i) => [t, i]));
     const methodStatistics = await plan.method.gatherStatistics?.(plan, async (t) => {
       checkAborted(options.signal);
       // Read, not mapped: the method keeps no handle by which its inputs could be released.
-      const inputs = await readInputs(plan, new InputSource(plan.native, false), t, undefined);
+      // Into the tensor's arena slot (free until the merge pass; the method is done with one
+      // tensor's inputs before it reads the next), so repeated passes fault in no fresh memory.
+      const index = indexOf.get(t);
+      const inputs = await readInputs(plan, new InputSource(plan.native, false), t, index === undefined ? undefined : arena.slot(index, t.outputBytes));
       return {
         base: { data: inputs.base, dtype: t.inputDtypes.base },
         models: inputs.models.map((data, i) => ({ data, dtype: t.inputDtypes.models[i] })),

@@ -183,6 +183,20 @@ std::vector<double> mergeTensor(const MergeSpec& spec);
 std::vector<double> linearCombine(const std::vector<TensorView>& inputs, const double* coeffs, uint8_t* out,
                                   DType outDtype);
 
+// ---- PCB-Merging ----------------------------------------------------------------------------
+// One task's statistics over the scope (lib/methods/pcb.ts PcbTaskStatistics).
+struct PcbTaskParams {
+  double clipLow, clipHigh, absMin, absMax;
+};
+constexpr size_t kMaxPcbTasks = 64;
+// For every element i and task t, in float64 with one float32 rounding where stated:
+//   c_t = float(clip(δ_t[i], clipLow_t, clipHigh_t)),  S = 0 + c_0 + c_1 + ... (task order)
+//   x_t = (|c_t| - absMin_t) / (absMax_t - absMin_t)  (0 when that range is not > 0)
+//   scores[t][i] = float(exp(T·x_t·x_t) · tanh(c_t·S))
+// deltas and scores: T arrays of n floats each (T <= kMaxPcbTasks).
+void pcbScores(const std::vector<const float*>& deltas, size_t n, const PcbTaskParams* params,
+               const std::vector<float*>& scores);
+
 // ---- misc -----------------------------------------------------------------------------------
 void copyBytes(const uint8_t* src, uint8_t* dst, size_t bytes);
 void randomUniform(const RandomStream& stream, uint64_t start, float* out, size_t n);
