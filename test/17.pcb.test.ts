@@ -1,0 +1,121 @@
+// 17: PCB-Merging's native scores (pcbScores) against the float64 formula of lib/methods/pcb.ts
+// written out in JS (Math.exp, Math.tanh), on awkward sizes, 1 to 3 tasks, with clipping,
+// non-finite deltas and a zero range; identical at 1 and 2 threads; argument checks.
+import * as assert from 'assert';
+import { native } from '../lib/native';
+import * as ref from './ref/kernels-ref';
+
+interface Params {
+  clipLow: number;
+  clipHigh: number;
+  absMin: number;
+  absMax: number;
+}
+
+function scoresRef(deltas: Float32Array[], params: Params[]): Float32Array[] {
+  const tasks = deltas.length;
+  const n = deltas[0].length;
+  const out = deltas.map(() => new Float32Array(n));
+  const clipped = new Float32Array(tasks);
+  for (let i = 0; i < n; i++) {
+    let sum = 0;
+    for (let t = 0; t < tasks; t++) {
+      const { clipLow, clipHigh } = params[t];
+      const x = deltas[t][i];
+      clipped[t] = x < clipLow ? clipLow : x > clipHigh ? clipHigh : x;
+      sum += clipped[t];
+    }
+    for (let t = 0; t < tasks; t++) {
+      const range = params[t].absMax - params[t].absMin;
+      const normalized = range > 0 ? (Math.abs(clipped[t]) - params[t].absMin) / range : 0;
+      out[t][i] = Math.exp(tasks * normalized * normalized) * Math.tanh(clipped[t] * sum);
+    }
+  }
+  return out;
+}
+
+/** Elements whose float32 bits differ, and those further apart than one ulp (NaN equal to NaN). */
+function compare(actual: Float32Array, expected: Float32Array): { differ: number; beyondUlp: number } {
+  const a = new Int32Array(actual.buffer, actual.byteOffset, actual.length);
+  const e = new Int32Array(expected.buffer, expected.byteOffset, expected.length);
+  let differ = 0, beyondUlp = 0;
+  for (let i = 0; i < a.length; i++) {
+    if (a[i] === e[i] || (Number.isNaN(actual[i]) && Number.isNaN(expected[i]))) continue;
+    differ++;
+    if (Math.abs(a[i] - e[i]) > 1) beyondUlp++;
+  }
+  return { differ, beyondUlp };
+}
+
+function paramsArray(params: Params[]): Float64Array {
+  return Float64Array.from(params.flatMap((p) => [p.clipLow, p.clipHigh, p.absMin, p.absMax]));
+}
+
+describe('17 pcb: native scores', () => {
+  const SIZES = [0, 1, 7, 4097, 65536 * 2 + 5];
+
+  for (const tasks of [1, 2, 3]) {
+    it(`${tasks} task(s): the float64 formula on sizes ${SIZES.join(', ')}, at 1 and 2 threads`, async () => {
+      const n = native();
+      const threads = n.getThreads();
+      try {
+        for (const size of SIZES) {
+          const deltas = Array.from({ length: tasks }, (_, t) => {
+            const r = ref.rng(31 * size + t);
+            return Float32Array.from({ length: size }, () => 0.02 * (r() + r() + r() - 1.5));
+          });
+          if (size > 7) {
+            deltas[0][3] = NaN;
+            deltas[tasks - 1][5] = Infinity;
+            deltas[0][6] = -Infinity;
+          }
+          // Clips that bite (about 1% of each side), and one task whose |τ| range is 0.
+          const params: Params[] = deltas.map((_, t) => ({ clipLow: -0.021 - 0.001 * t, clipHigh: 0.0205, absMin: 0.0001, absMax: 0.0209 }));
+          if (tasks > 1) params[1] = { ...params[1], absMin: 0.01, absMax: 0.01 };
+          const expected = scoresRef(deltas, params);
+          for (const t of [1, 2]) {
+            n.setThreads(t);
+            const scores = deltas.map(() => new Float32Array(size).fill(12345));
+            await n.pcbScores(deltas, paramsArray(params), scores);
+            for (let task = 0; task < tasks; task++) {
+              const { differ, beyondUlp } = compare(scores[task], expected[task]);
+              const what = `size ${size}, task ${task}, ${t} thread(s)`;
+              assert.strictEqual(beyondUlp, 0, `${what}: ${beyondUlp} scores beyond one float32 ulp`);
+              // exp and tanh of the C library and of V8 may differ in the last bit of a double,
+              // which reaches the float32 result once in ~2^29 elements.
+              assert.ok(differ <= 2, `${what}: ${differ} scores differ in the last bit`);
+            }
+          }
+        }
+      } finally {
+        n.setThreads(threads);
+      }
+    });
+  }
+
+  it('scores reach the weights: a larger |τ| that agrees with the others scores higher', async () => {
+    const deltas = [Float32Array.of(0.01, 0.02, -0.005), Float32Array.of(0.01, 0.01, 0.01)];
+    const params: Params[] = deltas.map(() => ({ clipLow: -1, clipHigh: 1, absMin: 0, absMax: 0.02 }));
+    const scores = deltas.map(() => new Float32Array(3));
+    await native().pcbScores(deltas, paramsArray(params), scores);
+    assert.ok(scores[0][1] > scores[0][0], 'larger agreeing |τ|');
+    assert.ok(scores[0][2] < 0, 'against the sign of the sum: negative');
+  });
+
+  it('rejects bad arguments with a TypeError naming them', () => {
+    const n = native();
+    const d = new Float32Array(4);
+    const p = new Float64Array(4);
+    const cases: Array<[() => unknown, RegExp]> = [
+      [() => n.pcbScores([], p, []), /deltas\) must hold 1 to 64 arrays/],
+      [() => n.pcbScores([d, new Float32Array(5)], new Float64Array(8), [d, d]), /deltas\)\[1\] has 5 elements/],
+      [() => n.pcbScores([d], p, [new Float32Array(3)]), /scores\)\[0\] has 3 elements|scores\) must be 1 arrays of 4/],
+      [() => n.pcbScores([d], p, [d, d]), /scores\) must be 1 arrays of 4 elements/],
+      [() => n.pcbScores([d], new Float64Array(3), [d]), /params\) has 3 entries, expected 4 per task/],
+      [() => n.pcbScores([d], Float64Array.of(0, 1, NaN, 1), [d]), /params\)\[2\] is NaN/],
+      [() => n.pcbScores([new Float64Array(4) as never], p, [d]), /deltas\)\[0\].*Float32Array/],
+      [() => n.pcbScores(d as never, p, [d]), /deltas\) must be an array/],
+    ];
+    for (const [fn, pattern] of cases) assert.throws(fn, (e: Error) => e instanceof TypeError && pattern.test(e.message), String(pattern));
+  });
+});
