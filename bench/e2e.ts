@@ -181,9 +181,9 @@ export async function cliMerge(config: string, out: string, threads: number): Pr
   return { seconds, cpu_seconds: m ? Number(m[2]) + Number(m[3]) : null, peak_rss_mb: kb / 1024, rss_source: m ? '/usr/bin/time %M' : '/proc/<pid>/status VmHWM (polled)' };
 }
 
-export function writeConfigs(fam: Family): { ties: string; dppa: string } {
-  const models = (params: string) =>
-    Array.from({ length: FINE_TUNES }, (_, i) => `  - model: ${JSON.stringify(path.join(fam.dir, `ft${i}`))}\n    parameters: ${params}\n`).join('');
+export function writeConfigs(fam: Family): { ties: string; dppa: string; pcb: string } {
+  const models = (params?: string) =>
+    Array.from({ length: FINE_TUNES }, (_, i) => `  - model: ${JSON.stringify(path.join(fam.dir, `ft${i}`))}\n` + (params ? `    parameters: ${params}\n` : '')).join('');
   const head = (method: string) => `merge_method: ${method}\nbase_model: ${JSON.stringify(path.join(fam.dir, 'base'))}\nmodels:\n`;
   const ties =
     head('ties') + models('{ weight: 1.0, density: 0.2 }') + 'parameters:\n  normalize: true\n  lambda: 1.0\ndtype: float32\nout_dtype: bfloat16\n';
@@ -191,9 +191,12 @@ export function writeConfigs(fam: Family): { ties: string; dppa: string } {
     head('dppa') +
     models('{ weight: 1.0 }') +
     'parameters:\n  partitions: [0.1, 0.2]\n  amplify: [1.8, 1.0]\n  dp_lambda: 0.08\n  consensus: none\n  normalize: false\n  lambda: 1.0\ndtype: float32\nout_dtype: bfloat16\n';
-  const paths = { ties: path.join(fam.dir, 'bench-ties.yml'), dppa: path.join(fam.dir, 'bench-dppa.yml') };
+  // PCB at the paper's setting: model-wide scope (five statistics passes, then the merge).
+  const pcb = head('pcb') + models() + 'parameters:\n  pcb_ratio: 0.1\n  lambda: 1.0\ndtype: float32\nout_dtype: bfloat16\n';
+  const paths = { ties: path.join(fam.dir, 'bench-ties.yml'), dppa: path.join(fam.dir, 'bench-dppa.yml'), pcb: path.join(fam.dir, 'bench-pcb.yml') };
   fs.writeFileSync(paths.ties, ties);
   fs.writeFileSync(paths.dppa, dppa);
+  fs.writeFileSync(paths.pcb, pcb);
   return paths;
 }
 
@@ -227,9 +230,11 @@ export interface E2eReport {
   write_bound_seconds: number;
   ties: E2eFigure;
   dppa: E2eFigure;
+  /** PCB (scope model), one merge, when asked for (the quick family: it is far slower than TIES). */
+  pcb?: E2eFigure & { ratio_to_ties: number };
 }
 
-export async function measureE2e(shape: LlamaShape, threads: number, log: (line: string) => void): Promise<E2eReport> {
+export async function measureE2e(shape: LlamaShape, threads: number, log: (line: string) => void, withPcb = false): Promise<E2eReport> {
   const fam = await ensureFamily(shape, log);
   const configs = writeConfigs(fam);
   const buffer = Buffer.allocUnsafe(64 << 20);
@@ -250,6 +255,15 @@ export async function measureE2e(shape: LlamaShape, threads: number, log: (line:
       await fsp.rm(out, { recursive: true, force: true });
       log(`  ${method}: ${run.seconds.toFixed(2)} s (CPU ${run.cpu_seconds?.toFixed(2) ?? '?'} s), peak RSS ${run.peak_rss_mb.toFixed(0)} MB`);
     }
+  }
+  const pcbRuns: MergeRun[] = [];
+  if (withPcb) {
+    readAll(fam.files, buffer);
+    const out = path.join(CACHE_DIR, 'out-pcb');
+    const run = await cliMerge(configs.pcb, out, threads);
+    pcbRuns.push(run);
+    await fsp.rm(out, { recursive: true, force: true });
+    log(`  pcb: ${run.seconds.toFixed(2)} s (CPU ${run.cpu_seconds?.toFixed(2) ?? '?'} s), peak RSS ${run.peak_rss_mb.toFixed(0)} MB`);
   }
   reads.push(readAll(fam.files, buffer));
   const readBound = Math.min(...reads);
@@ -281,5 +295,6 @@ export async function measureE2e(shape: LlamaShape, threads: number, log: (line:
     write_bound_seconds: Math.min(...writes),
     ties: figure(runs.ties),
     dppa: figure(runs.dppa),
+    ...(withPcb ? { pcb: { ...figure(pcbRuns), ratio_to_ties: pcbRuns[0].seconds / figure(runs.ties).seconds } } : {}),
   };
 }

@@ -124,7 +124,7 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
     const shape = options.e2e === 'full' ? FULL_SHAPE : QUICK_SHAPE;
     log(`e2e: CLI merges of a generated Llama-shaped family (${options.e2e}), -j ${headlineThreads}`);
     try {
-      e2e = await measureE2e(shape, headlineThreads, log);
+      e2e = await measureE2e(shape, headlineThreads, log, options.e2e === 'quick');
     } catch (e) {
       e2eError = (e as Error).message;
       log(`  e2e failed: ${e2eError}`);
@@ -235,6 +235,11 @@ export function formatTables(r: ReportLike): string {
     for (const m of ['ties', 'dppa'] as const) {
       const f = r.e2e[m]!;
       lines.push(`| ${m} | ${fmt(f.seconds)} | ${fmt(f.cpu_seconds)} | ${fmt(f.read_bound_seconds)} | ${fmt(f.ratio_to_read_bound)} | ${fmt(f.peak_rss_mb, 0)} |`);
+    }
+    lines.push('');
+    if (r.e2e.pcb) {
+      const f = r.e2e.pcb;
+      lines.push(`| pcb (one merge; ${fmt(f.ratio_to_ties, 1)}× the TIES time) | ${fmt(f.seconds)} | ${fmt(f.cpu_seconds)} | ${fmt(f.read_bound_seconds)} | ${fmt(f.ratio_to_read_bound)} | ${fmt(f.peak_rss_mb, 0)} |`);
     }
     lines.push('');
     lines.push(
