@@ -215,6 +215,13 @@ export interface NativeBinding {
    * absMax) per task. On the CPU whatever the device.
    */
   pcbScores(deltas: Float32Array[], params: Float64Array, scores: Float32Array[]): Promise<void>;
+  /**
+   * Order statistics of float32 values: with key = the bits mapped to an unsigned integer that
+   * orders like the float (negatives: every bit flipped; others: the sign bit set), adds 1 to
+   * counts[(key >>> shift) & (counts.length − 1)] for every value with (key & prefixMask) ===
+   * prefixValue. counts.length: a power of two <= 65536. On the CPU.
+   */
+  orderHistogram(values: Float32Array, counts: Float64Array, shift: number, prefixMask: number, prefixValue: number): Promise<void>;
   /** The fused recipe: decode, δ, sparsify, weight, consensus, combine, encode. */
   mergeTensor(job: MergeJob): Promise<MergeResult>;
   /**

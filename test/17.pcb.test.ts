@@ -1,6 +1,7 @@
-// 17: PCB-Merging's native scores (pcbScores) against the float64 formula of lib/methods/pcb.ts
+// 17: PCB-Merging's native kernels: pcbScores against the float64 formula of lib/methods/pcb.ts
 // written out in JS (Math.exp, Math.tanh), on awkward sizes, 1 to 3 tasks, with clipping,
-// non-finite deltas and a zero range; identical at 1 and 2 threads; argument checks.
+// non-finite deltas and a zero range; orderHistogram against a JS count of order keys; both
+// identical at 1 and 2 threads; argument checks.
 import * as assert from 'assert';
 import { native } from '../lib/native';
 import * as ref from './ref/kernels-ref';
@@ -115,6 +116,82 @@ describe('17 pcb: native scores', () => {
       [() => n.pcbScores([d], Float64Array.of(0, 1, NaN, 1), [d]), /params\)\[2\] is NaN/],
       [() => n.pcbScores([new Float64Array(4) as never], p, [d]), /deltas\)\[0\].*Float32Array/],
       [() => n.pcbScores(d as never, p, [d]), /deltas\) must be an array/],
+    ];
+    for (const [fn, pattern] of cases) assert.throws(fn, (e: Error) => e instanceof TypeError && pattern.test(e.message), String(pattern));
+  });
+});
+
+/** The order key of float32 bits, as orderHistogram defines it (a branch, unlike the kernel). */
+function orderKeyRef(bits: number): number {
+  return bits >= 0x80000000 ? ~bits >>> 0 : (bits | 0x80000000) >>> 0;
+}
+
+describe('17 pcb: order histograms', () => {
+  it('counts order keys (high bits, then low bits under a prefix) as a JS count, sizes 0..131077, 1 and 2 threads', async () => {
+    const n = native();
+    const threads = n.getThreads();
+    try {
+      for (const size of [0, 1, 7, 4097, 65536 * 2 + 5]) {
+        const r = ref.rng(size + 99);
+        const values = Float32Array.from({ length: size }, () => (r() - 0.5) * 0.04);
+        // Special values: both zeros, infinities, NaN, the extremes of float32.
+        const specials = [0, -0, Infinity, -Infinity, NaN, 3.4028234663852886e38, -3.4028234663852886e38, 1e-45, -1e-45];
+        specials.forEach((v, i) => {
+          if (i < size) values[i] = v;
+        });
+        const bits = new Uint32Array(values.buffer);
+        const keys = Array.from(bits, orderKeyRef);
+        // The bin of the median key, for a prefix that selects one high bin.
+        const median = [...keys].sort((a, b) => a - b)[size >> 1] ?? 0;
+        const cases: Array<[number, number, number, number]> = [
+          // [bins, shift, prefixMask, prefixValue]
+          [65536, 16, 0, 0],
+          [65536, 0, 0xffff0000, (median & 0xffff0000) >>> 0],
+          [2048, 21, 0, 0],
+          [1, 0, 0, 0],
+          [256, 8, 0x80000000, 0], // negatives only
+        ];
+        for (const [bins, shift, prefixMask, prefixValue] of cases) {
+          const expected = new Float64Array(bins).fill(0.5);  // the kernel adds to what is there
+          for (const key of keys) if (((key & prefixMask) >>> 0) === prefixValue) expected[(key >>> shift) & (bins - 1)]++;
+          for (const t of [1, 2]) {
+            n.setThreads(t);
+            const counts = new Float64Array(bins).fill(0.5);
+            await n.orderHistogram(values, counts, shift, prefixMask, prefixValue);
+            assert.deepStrictEqual(Array.from(counts), Array.from(expected), `size ${size}, bins ${bins}, shift ${shift}, mask ${prefixMask}, ${t} thread(s)`);
+          }
+        }
+      }
+    } finally {
+      n.setThreads(threads);
+    }
+  });
+
+  it('orders keys like the floats they come from', async () => {
+    const values = Float32Array.of(-Infinity, -2, -1e-45, -0, 0, 1e-45, 0.5, 2, Infinity);
+    const counts = new Float64Array(65536);
+    const order: number[] = [];
+    for (let i = 0; i < values.length; i++) {
+      // One value at a time: the (shift 16) bin it lands in must not decrease along the list.
+      counts.fill(0);
+      await native().orderHistogram(values.subarray(i, i + 1), counts, 16, 0, 0);
+      order.push(counts.findIndex((c) => c === 1));
+    }
+    for (let i = 1; i < order.length; i++) assert.ok(order[i] >= order[i - 1], `bin of ${values[i]} (${order[i]}) below that of ${values[i - 1]}`);
+    assert.ok(order[3] < order[4], '-0 sorts below +0');
+  });
+
+  it('rejects bad arguments with a TypeError naming them', () => {
+    const n = native();
+    const v = new Float32Array(4);
+    const cases: Array<[() => unknown, RegExp]> = [
+      [() => n.orderHistogram(v, new Float64Array(3), 0, 0, 0), /counts\) must have a power of two <= 65536 entries, has 3/],
+      [() => n.orderHistogram(v, new Float64Array(131072), 0, 0, 0), /power of two <= 65536/],
+      [() => n.orderHistogram(v, new Float64Array(0), 0, 0, 0), /power of two/],
+      [() => n.orderHistogram(v, new Float64Array(16), 32, 0, 0), /shift/],
+      [() => n.orderHistogram(v, new Float64Array(16), 0, -1, 0), /prefixMask/],
+      [() => n.orderHistogram(new Float64Array(4) as never, new Float64Array(16), 0, 0, 0), /values\).*Float32Array/],
+      [() => n.orderHistogram(v, new Float32Array(16) as never, 0, 0, 0), /counts\).*Float64Array/],
     ];
     for (const [fn, pattern] of cases) assert.throws(fn, (e: Error) => e instanceof TypeError && pattern.test(e.message), String(pattern));
   });

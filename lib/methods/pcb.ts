@@ -12,8 +12,9 @@
  * statistics pass of five streaming passes computes six numbers per task) or one tensor
  * (`scope: tensor`, the same passes in memory). Order statistics are exact: a radix
  * histogram of the float bits mapped to monotone integers, refined inside the chosen bins —
- * never a sort. δ is decoded and the scores (exp, tanh: most of the work) computed by the
- * native core (NativeBinding.pcbScores); the histograms and the weighted mean run here.
+ * never a sort. δ is decoded, the scores (exp, tanh: most of the work) computed and the
+ * histograms counted by the native core (NativeBinding.pcbScores, orderHistogram); the
+ * min/max and the weighted mean run here.
  */
 import type { NativeBinding, TensorInput } from '../binding';
 import { DppaError } from '../errors';
@@ -62,16 +63,9 @@ export type DeltaChunks = (visit: (deltas: Float32Array[]) => void | Promise<voi
 const CLIP_LOW = 0.0001;
 const CLIP_HIGH = 0.9999;
 
-/**
- * float32 bits → an unsigned key that orders like the float (negatives below positives):
- * negatives have every bit flipped, the others the sign bit set. Branch-free (the sign of δ
- * is a coin toss, and a branch on it mispredicted half the time).
- */
-function orderKey(bits: number): number {
-  return (bits ^ ((bits >> 31) | 0x80000000)) >>> 0;
-}
 const keyScratch = new Uint32Array(1);
 const keyFloat = new Float32Array(keyScratch.buffer);
+/** The float32 of an order key (NativeBinding.orderHistogram's: negatives flipped, the rest with the sign bit set). */
 function fromOrderKey(key: number): number {
   keyScratch[0] = key & 0x80000000 ? key & 0x7fffffff : ~key;
   return keyFloat[0];
@@ -79,31 +73,25 @@ function fromOrderKey(key: number): number {
 
 /**
  * Exact order statistics (0-based ascending ranks) of a multiset streamed twice: `add` every
- * chunk, `refine` with the ranks wanted, `add` every chunk again, then `value(rank)`.
+ * chunk, `refine` with the ranks wanted, `add` every chunk again, then `value(rank)`. The
+ * histograms are of order keys (NativeBinding.orderHistogram): the high 16 bits first, then
+ * the low 16 bits inside each bin that holds a wanted rank.
  */
 class OrderStatistics {
   count = 0;
   private readonly high = new Float64Array(65536);
   private readonly wanted = new Map<number, { below: number; low: Float64Array }>();
-  /** Per high bin: 1 + its index in `lows` when it is wanted, else 0 (a typed-array lookup per element, not a Map's). */
-  private readonly slotOfBin = new Uint8Array(65536);
-  private readonly lows: Float64Array[] = [];
   private refining = false;
 
-  add(values: Float32Array): void {
-    const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
+  constructor(private readonly native: NativeBinding) {}
+
+  async add(values: Float32Array): Promise<void> {
     if (!this.refining) {
-      const high = this.high;
-      for (let i = 0; i < bits.length; i++) high[orderKey(bits[i]) >>> 16]++;
-      this.count += bits.length;
+      await this.native.orderHistogram(values, this.high, 16, 0, 0);
+      this.count += values.length;
       return;
     }
-    const { slotOfBin, lows } = this;
-    for (let i = 0; i < bits.length; i++) {
-      const key = orderKey(bits[i]);
-      const slot = slotOfBin[key >>> 16];
-      if (slot) lows[slot - 1][key & 0xffff]++;
-    }
+    for (const [bin, { low }] of this.wanted) await this.native.orderHistogram(values, low, 0, 0xffff0000, (bin << 16) >>> 0);
   }
 
   refine(ranks: number[]): void {
@@ -111,12 +99,7 @@ class OrderStatistics {
       let below = 0;
       for (let bin = 0; bin < 65536; bin++) {
         if (below + this.high[bin] > rank) {
-          if (!this.wanted.has(bin)) {
-            const low = new Float64Array(65536);
-            this.wanted.set(bin, { below, low });
-            this.lows.push(low);
-            this.slotOfBin[bin] = this.lows.length;
-          }
+          if (!this.wanted.has(bin)) this.wanted.set(bin, { below, low: new Float64Array(65536) });
           break;
         }
         below += this.high[bin];
@@ -168,11 +151,14 @@ export async function pcbStatistics(
   tasks: number,
   ratio: number,
 ): Promise<PcbTaskStatistics[]> {
-  const deltaOrder = Array.from({ length: tasks }, () => new OrderStatistics());
-  await chunks((deltas) => deltas.forEach((d, t) => deltaOrder[t].add(d)));
+  const deltaOrder = Array.from({ length: tasks }, () => new OrderStatistics(native));
+  const addDeltas = async (deltas: Float32Array[]) => {
+    for (let t = 0; t < tasks; t++) await deltaOrder[t].add(deltas[t]);
+  };
+  await chunks(addDeltas);
   const ranks = deltaOrder.map((o) => [quantileRanks(o.count, CLIP_LOW), quantileRanks(o.count, CLIP_HIGH)]);
   deltaOrder.forEach((o, t) => o.refine(ranks[t].flatMap(([a, b]) => [a, b])));
-  await chunks((deltas) => deltas.forEach((d, t) => deltaOrder[t].add(d)));
+  await chunks(addDeltas);
 
   const stats: PcbTaskStatistics[] = deltaOrder.map((o, t) => {
     const [low, high] = ranks[t].map(([a, b, f]) => (o.count === 0 ? 0 : o.value(a) + f * (o.value(b) - o.value(a))));
@@ -192,15 +178,16 @@ export async function pcbStatistics(
     }),
   );
 
-  const scoreOrder = Array.from({ length: tasks }, () => new OrderStatistics());
+  const scoreOrder = Array.from({ length: tasks }, () => new OrderStatistics(native));
   const visitScores = async (deltas: Float32Array[]) => {
     const score = await scores(native, deltas, stats, buffers);
-    score.forEach((s, t) => {
-      scoreOrder[t].add(s);
+    for (let t = 0; t < tasks; t++) {
+      const s = score[t];
+      await scoreOrder[t].add(s);
       let scoreMax = stats[t].scoreMax;
       for (let i = 0; i < s.length; i++) if (s[i] > scoreMax) scoreMax = s[i];
       stats[t].scoreMax = scoreMax;
-    });
+    }
   };
   await chunks(visitScores);
   const keepRanks = scoreOrder.map((o) => {

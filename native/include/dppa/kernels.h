@@ -196,6 +196,12 @@ constexpr size_t kMaxPcbTasks = 64;
 // deltas and scores: T arrays of n floats each (T <= kMaxPcbTasks).
 void pcbScores(const std::vector<const float*>& deltas, size_t n, const PcbTaskParams* params,
                const std::vector<float*>& scores);
+// Exact order statistics of float32 values (PCB's quantiles and score threshold): with key =
+// the float's bits mapped to an unsigned integer that orders like the float (negatives: every
+// bit flipped; the rest: the sign bit set), counts[(key >> shift) & (bins - 1)] += 1 for every
+// value whose (key & prefixMask) == prefixValue. bins = counts' length, a power of two <= 65536.
+void orderHistogram(const float* values, size_t n, uint32_t shift, uint32_t prefixMask, uint32_t prefixValue,
+                    double* counts, size_t bins);
 
 // ---- misc -----------------------------------------------------------------------------------
 void copyBytes(const uint8_t* src, uint8_t* dst, size_t bytes);

@@ -1,4 +1,4 @@
-// glue_merge.cpp: mergeTensor, linearCombine and pcbScores.
+// glue_merge.cpp: mergeTensor, linearCombine, and PCB's pcbScores and orderHistogram.
 #include <cmath>
 #include <memory>
 
@@ -136,12 +136,31 @@ Napi::Value PcbScoresJs(const Napi::CallbackInfo& info) {
   return queueJob(env, std::move(job));
 }
 
+// orderHistogram(values: Float32Array, counts: Float64Array, shift, prefixMask, prefixValue).
+Napi::Value OrderHistogramJs(const Napi::CallbackInfo& info) {
+  auto job = std::make_unique<Job>();
+  size_t n = 0, bins = 0;
+  const float* values = reinterpret_cast<const float*>(
+      requireTypedArray(info[0], napi_float32_array, "Float32Array", "orderHistogram(values)", *job, &n));
+  double* counts = reinterpret_cast<double*>(
+      requireTypedArray(info[1], napi_float64_array, "Float64Array", "orderHistogram(counts)", *job, &bins));
+  if (bins == 0 || bins > 65536 || (bins & (bins - 1)) != 0)
+    throwTypeError(info.Env(), "orderHistogram(counts) must have a power of two <= 65536 entries, has " + std::to_string(bins));
+  const uint32_t shift = uint32_t(requireInteger(info[2], "orderHistogram(shift)", 0, 31));
+  const uint32_t prefixMask = requireUint32(info[3], "orderHistogram(prefixMask)");
+  const uint32_t prefixValue = requireUint32(info[4], "orderHistogram(prefixValue)");
+  job->work = [=] { orderHistogram(values, n, shift, prefixMask, prefixValue, counts, bins); };
+  job->result = [](Napi::Env e) -> Napi::Value { return e.Undefined(); };
+  return queueJob(info.Env(), std::move(job));
+}
+
 }  // namespace
 
 void registerMerge(Napi::Env env, Napi::Object exports) {
   exports.Set("mergeTensor", Napi::Function::New(env, MergeTensorJs, "mergeTensor"));
   exports.Set("linearCombine", Napi::Function::New(env, LinearCombineJs, "linearCombine"));
   exports.Set("pcbScores", Napi::Function::New(env, PcbScoresJs, "pcbScores"));
+  exports.Set("orderHistogram", Napi::Function::New(env, OrderHistogramJs, "orderHistogram"));
 }
 
 }  // namespace addon

@@ -1,7 +1,10 @@
 // pcb.cpp: PCB-Merging's element-wise scores (lib/methods/pcb.ts), the float64 formula of the
-// TypeScript layer run on the pool. Scalar on purpose: exp and tanh are most of the work, and
-// only the C library's double versions give (to within their last bit) the reference's values.
+// TypeScript layer run on the pool, and the order histograms of its exact quantiles. Scalar on
+// purpose: exp and tanh are most of the work, and only the C library's double versions give
+// (to within their last bit) the reference's values.
 #include <cmath>
+#include <cstring>
+#include <mutex>
 
 #include "common.h"
 
@@ -34,6 +37,49 @@ void pcbScores(const std::vector<const float*>& deltas, size_t n, const PcbTaskP
       }
     }
   });
+}
+
+namespace {
+
+// Per-worker counts of orderHistogram, kept between calls (a model has many tensors, and fresh
+// pages fault expensively); one call at a time holds them, a concurrent one uses its own.
+struct OrderHistogramScratch {
+  std::mutex mutex;
+  std::vector<uint64_t> perWorker;
+};
+OrderHistogramScratch& keptOrderCounts() {
+  static OrderHistogramScratch scratch;
+  return scratch;
+}
+
+}  // namespace
+
+void orderHistogram(const float* values, size_t n, uint32_t shift, uint32_t prefixMask, uint32_t prefixValue,
+                    double* counts, size_t bins) {
+  if (bins == 0 || bins > 65536 || (bins & (bins - 1)) != 0)
+    throw std::invalid_argument("orderHistogram: bins must be a power of two <= 65536");
+  if (shift > 31) throw std::invalid_argument("orderHistogram: shift must be 0..31");
+  if (n == 0) return;
+  const unsigned workers = pool::workerSlots();
+  std::unique_lock<std::mutex> lock(keptOrderCounts().mutex, std::try_to_lock);
+  std::vector<uint64_t> own;
+  std::vector<uint64_t>& perWorker = lock.owns_lock() ? keptOrderCounts().perWorker : own;
+  perWorker.assign(size_t(workers) * bins, 0);
+  const uint32_t binMask = uint32_t(bins - 1);
+  pool::parallelFor(chunkCount(n), [&](size_t task, unsigned worker) {
+    const Range r = chunkRange(task, n);
+    uint64_t* hist = perWorker.data() + size_t(worker) * bins;
+    for (size_t i = r.begin; i < r.end; ++i) {
+      uint32_t bits;
+      std::memcpy(&bits, values + i, 4);
+      // Branch-free: the sign of a δ or a score is a coin toss.
+      const uint32_t key = bits ^ (uint32_t(int32_t(bits) >> 31) | 0x80000000u);
+      // Where nothing is masked, every value counts: no compare in the loop.
+      if (prefixMask == 0 || (key & prefixMask) == prefixValue) ++hist[(key >> shift) & binMask];
+    }
+  });
+  for (unsigned w = 0; w < workers; ++w)
+    for (size_t b = 0; b < bins; ++b) counts[b] += double(perWorker[size_t(w) * bins + b]);
 }
 
 }  // namespace dppa
