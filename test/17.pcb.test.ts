@@ -1,7 +1,7 @@
-// 17: PCB-Merging's native kernels: pcbScores against the float64 formula of lib/methods/pcb.ts
-// written out in JS (Math.exp, Math.tanh), on awkward sizes, 1 to 3 tasks, with clipping,
-// non-finite deltas and a zero range; orderHistogram against a JS count of order keys; both
-// identical at 1 and 2 threads; argument checks.
+// 17: PCB-Merging's native kernels: pcbScores and pcbMerge against the float64 formulas of
+// lib/methods/pcb.ts written out in JS (Math.exp, Math.tanh), on awkward sizes, 1 to 3 tasks,
+// with clipping, non-finite values and zero ranges; orderHistogram against a JS count of order
+// keys; all identical at 1 and 2 threads; argument checks.
 import * as assert from 'assert';
 import { native } from '../lib/native';
 import * as ref from './ref/kernels-ref';
@@ -192,6 +192,81 @@ describe('17 pcb: order histograms', () => {
       [() => n.orderHistogram(v, new Float64Array(16), 0, -1, 0), /prefixMask/],
       [() => n.orderHistogram(new Float64Array(4) as never, new Float64Array(16), 0, 0, 0), /values\).*Float32Array/],
       [() => n.orderHistogram(v, new Float32Array(16) as never, 0, 0, 0), /counts\).*Float64Array/],
+    ];
+    for (const [fn, pattern] of cases) assert.throws(fn, (e: Error) => e instanceof TypeError && pattern.test(e.message), String(pattern));
+  });
+});
+
+describe('17 pcb: weighted mean', () => {
+  interface MergeParams {
+    clipLow: number;
+    clipHigh: number;
+    threshold: number;
+    max: number;
+  }
+  function mergeRef(deltas: Float32Array[], scores: Float32Array[], params: MergeParams[]): Float32Array {
+    const out = new Float32Array(deltas[0].length);
+    for (let i = 0; i < out.length; i++) {
+      let weighted = 0, total = 0;
+      for (let t = 0; t < deltas.length; t++) {
+        const p = params[t];
+        if (!(scores[t][i] >= p.threshold)) continue;
+        const range = p.max - p.threshold;
+        const w = range > 0 ? (scores[t][i] - p.threshold) / range : 1;
+        const x = deltas[t][i];
+        weighted += w * Math.fround(x < p.clipLow ? p.clipLow : x > p.clipHigh ? p.clipHigh : x);
+        total += w;
+      }
+      out[i] = total > 0 ? weighted / total : 0;
+    }
+    return out;
+  }
+
+  for (const tasks of [1, 2, 3]) {
+    it(`${tasks} task(s): Σ w·c / Σ w over the scores at or above each threshold, bit for bit, sizes 0..131077, 1 and 2 threads`, async () => {
+      const n = native();
+      const threads = n.getThreads();
+      try {
+        for (const size of [0, 1, 7, 4097, 65536 * 2 + 5]) {
+          const r = ref.rng(7 * size + tasks);
+          const deltas = Array.from({ length: tasks }, () => Float32Array.from({ length: size }, () => 0.02 * (r() + r() + r() - 1.5)));
+          const scores = Array.from({ length: tasks }, () => Float32Array.from({ length: size }, () => 2 * r() - 0.5));
+          if (size > 7) {
+            scores[0][2] = NaN;
+            deltas[tasks - 1][4] = NaN;
+            deltas[0][5] = Infinity;
+          }
+          // Task 1 (when there): a zero score range, every kept one weighs 1; task 2: keeps none.
+          const params: MergeParams[] = Array.from({ length: tasks }, (_, t) => ({ clipLow: -0.02, clipHigh: 0.019 + 0.001 * t, threshold: 0.9, max: 1.5 }));
+          if (tasks > 1) params[1] = { ...params[1], threshold: 0.8, max: 0.8 };
+          if (tasks > 2) params[2] = { ...params[2], threshold: Infinity, max: -Infinity };
+          const expected = mergeRef(deltas, scores, params);
+          const flat = Float64Array.from(params.flatMap((p) => [p.clipLow, p.clipHigh, p.threshold, p.max]));
+          for (const t of [1, 2]) {
+            n.setThreads(t);
+            const out = new Float32Array(size).fill(7);
+            await n.pcbMerge(deltas, scores, flat, out);
+            assert.deepStrictEqual(new Uint32Array(out.buffer), new Uint32Array(expected.buffer), `size ${size}, ${t} thread(s)`);
+          }
+        }
+      } finally {
+        n.setThreads(threads);
+      }
+    });
+  }
+
+  it('rejects bad arguments with a TypeError naming them', () => {
+    const n = native();
+    const d = new Float32Array(4);
+    const p = new Float64Array(4);
+    const cases: Array<[() => unknown, RegExp]> = [
+      [() => n.pcbMerge([], [], p, d), /deltas\) must hold 1 to 64 arrays/],
+      [() => n.pcbMerge([d], [d, d], p, d), /scores\) must be 1 arrays of 4 elements/],
+      [() => n.pcbMerge([d], [new Float32Array(3)], p, d), /scores\) must be 1 arrays of 4 elements/],
+      [() => n.pcbMerge([d], [d], new Float64Array(8), d), /params\) has 8 entries, expected 4 per task/],
+      [() => n.pcbMerge([d], [d], Float64Array.of(0, 1, 0, NaN), d), /params\)\[3\] is NaN/],
+      [() => n.pcbMerge([d], [d], p, new Float32Array(5)), /out\) has 5 elements, expected 4/],
+      [() => n.pcbMerge([d], [d], p, new Float64Array(4) as never), /out\).*Float32Array/],
     ];
     for (const [fn, pattern] of cases) assert.throws(fn, (e: Error) => e instanceof TypeError && pattern.test(e.message), String(pattern));
   });

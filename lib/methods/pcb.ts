@@ -131,6 +131,39 @@ function clip(x: number, low: number, high: number): number {
   return x < low ? low : x > high ? high : x;
 }
 
+// The two loops below use Math.min/max, branch-free (the sign of δ is a coin toss, and a
+// branchy loop ran 2-3x slower); NaN, which those would spread, is rare: its arrays take the
+// exact loop, which skips NaN.
+
+/** The least and the largest |clip(x)| over the values (NaN skipped); [Infinity, 0] when none. */
+function absClipRange(values: Float32Array, low: number, high: number): [number, number] {
+  let least = Infinity, most = 0;
+  for (let i = 0; i < values.length; i++) {
+    const a = Math.abs(Math.min(high, Math.max(low, values[i])));
+    least = Math.min(least, a);
+    most = Math.max(most, a);
+  }
+  if (!Number.isNaN(least + most)) return [least, most];
+  least = Infinity;
+  most = 0;
+  for (let i = 0; i < values.length; i++) {
+    const a = Math.abs(clip(values[i], low, high));
+    if (a < least) least = a;
+    if (a > most) most = a;
+  }
+  return [least, most];
+}
+
+/** The largest value (NaN skipped); -Infinity when none. */
+function largest(values: Float32Array): number {
+  let most = -Infinity;
+  for (let i = 0; i < values.length; i++) most = Math.max(most, values[i]);
+  if (!Number.isNaN(most)) return most;
+  most = -Infinity;
+  for (let i = 0; i < values.length; i++) if (values[i] > most) most = values[i];
+  return most;
+}
+
 /**
  * The scores B_t of one chunk, for every task, given the clipping and min/max statistics:
  * with c_t = float32(clip(τ_t)), B_t = exp(N · ((|c_t| − min) / (max − min))²) · tanh(c_t · Σ_s c_s)
@@ -167,14 +200,9 @@ export async function pcbStatistics(
   await chunks((deltas) =>
     deltas.forEach((d, t) => {
       const { clipLow, clipHigh } = stats[t];
-      let { absMin, absMax } = stats[t];
-      for (let i = 0; i < d.length; i++) {
-        const a = Math.abs(clip(d[i], clipLow, clipHigh));
-        if (a < absMin) absMin = a;
-        if (a > absMax) absMax = a;
-      }
-      stats[t].absMin = absMin;
-      stats[t].absMax = absMax;
+      const [absMin, absMax] = absClipRange(d, clipLow, clipHigh);
+      stats[t].absMin = Math.min(stats[t].absMin, absMin);
+      stats[t].absMax = Math.max(stats[t].absMax, absMax);
     }),
   );
 
@@ -184,9 +212,7 @@ export async function pcbStatistics(
     for (let t = 0; t < tasks; t++) {
       const s = score[t];
       await scoreOrder[t].add(s);
-      let scoreMax = stats[t].scoreMax;
-      for (let i = 0; i < s.length; i++) if (s[i] > scoreMax) scoreMax = s[i];
-      stats[t].scoreMax = scoreMax;
+      stats[t].scoreMax = Math.max(stats[t].scoreMax, largest(s));
     }
   };
   await chunks(visitScores);
@@ -210,22 +236,11 @@ export async function pcbMergeChunk(
   stats: PcbTaskStatistics[],
 ): Promise<Float32Array> {
   const score = await scores(native, deltas, stats, buffers);
-  const n = deltas[0].length;
-  const merged = buffers.get('merged', 0, n);
-  const clipped = new Float32Array(1);  // c_t rounded to float32, as the scores saw it
-  for (let i = 0; i < n; i++) {
-    let weighted = 0, total = 0;
-    for (let t = 0; t < deltas.length; t++) {
-      const s = stats[t];
-      if (!(score[t][i] >= s.scoreThreshold)) continue;
-      const range = s.scoreMax - s.scoreThreshold;
-      const w = range > 0 ? (score[t][i] - s.scoreThreshold) / range : 1;
-      clipped[0] = clip(deltas[t][i], s.clipLow, s.clipHigh);
-      weighted += w * clipped[0];
-      total += w;
-    }
-    merged[i] = total > 0 ? weighted / total : 0;
-  }
+  const merged = buffers.get('merged', 0, deltas[0].length);
+  // Per element, over the tasks whose score reaches the threshold: w = (score − threshold) /
+  // (max − threshold), merged = Σ w·c / Σ w (NativeBinding.pcbMerge).
+  const params = Float64Array.from(stats.flatMap((s) => [s.clipLow, s.clipHigh, s.scoreThreshold, s.scoreMax]));
+  await native.pcbMerge(deltas, score, params, merged);
   return merged;
 }
 

@@ -1,4 +1,4 @@
-// glue_merge.cpp: mergeTensor, linearCombine, and PCB's pcbScores and orderHistogram.
+// glue_merge.cpp: mergeTensor, linearCombine, and PCB's pcbScores, pcbMerge and orderHistogram.
 #include <cmath>
 #include <memory>
 
@@ -92,46 +92,75 @@ Napi::Value LinearCombineJs(const Napi::CallbackInfo& info) {
   return queueJob(env, std::move(job));
 }
 
+// T Float32Arrays of one length each (1 <= T <= kMaxPcbTasks); returns the pointers and the length.
+std::pair<std::vector<float*>, size_t> requireFloatArrays(Napi::Value value, const std::string& what, Job& job) {
+  Napi::Env env = value.Env();
+  if (!value.IsArray()) throwTypeError(env, what + " must be an array of Float32Array");
+  Napi::Array array = value.As<Napi::Array>();
+  if (array.Length() == 0 || array.Length() > kMaxPcbTasks)
+    throwTypeError(env, what + " must hold 1 to " + std::to_string(kMaxPcbTasks) + " arrays");
+  std::vector<float*> pointers;
+  size_t n = 0;
+  for (uint32_t t = 0; t < array.Length(); ++t) {
+    size_t length = 0;
+    const std::string name = what + "[" + std::to_string(t) + "]";
+    pointers.push_back(reinterpret_cast<float*>(requireTypedArray(array.Get(t), napi_float32_array, "Float32Array", name, job, &length)));
+    if (t == 0) n = length;
+    if (length != n) throwTypeError(env, name + " has " + std::to_string(length) + " elements, " + what + "[0] has " + std::to_string(n));
+  }
+  return {pointers, n};
+}
+
+// 4 parameters per task, none NaN.
+const double* requireTaskParams(Napi::Value value, const std::string& what, size_t tasks, Job& job) {
+  size_t nparams = 0;
+  const double* params = reinterpret_cast<const double*>(requireTypedArray(value, napi_float64_array, "Float64Array", what, job, &nparams));
+  if (nparams != 4 * tasks)
+    throwTypeError(value.Env(), what + " has " + std::to_string(nparams) + " entries, expected 4 per task (" + std::to_string(4 * tasks) + ")");
+  for (size_t e = 0; e < nparams; ++e)
+    if (std::isnan(params[e])) throwTypeError(value.Env(), what + "[" + std::to_string(e) + "] is NaN");
+  return params;
+}
+
 // pcbScores(deltas: Float32Array[], params: Float64Array (clipLow, clipHigh, absMin, absMax per
 // task), scores: Float32Array[]).
 Napi::Value PcbScoresJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto job = std::make_unique<Job>();
-  const auto floatArrays = [&](Napi::Value value, const std::string& what) {
-    if (!value.IsArray()) throwTypeError(env, what + " must be an array of Float32Array");
-    Napi::Array array = value.As<Napi::Array>();
-    if (array.Length() == 0 || array.Length() > kMaxPcbTasks)
-      throwTypeError(env, what + " must hold 1 to " + std::to_string(kMaxPcbTasks) + " arrays");
-    std::vector<float*> pointers;
-    size_t n = 0;
-    for (uint32_t t = 0; t < array.Length(); ++t) {
-      size_t length = 0;
-      const std::string name = what + "[" + std::to_string(t) + "]";
-      pointers.push_back(reinterpret_cast<float*>(requireTypedArray(array.Get(t), napi_float32_array, "Float32Array", name, *job, &length)));
-      if (t == 0) n = length;
-      if (length != n)
-        throwTypeError(env, name + " has " + std::to_string(length) + " elements, " + what + "[0] has " + std::to_string(n));
-    }
-    return std::make_pair(pointers, n);
-  };
-  const auto deltas = floatArrays(info[0], "pcbScores(deltas)");
-  const auto scores = floatArrays(info[2], "pcbScores(scores)");
+  const auto deltas = requireFloatArrays(info[0], "pcbScores(deltas)", *job);
+  const auto scores = requireFloatArrays(info[2], "pcbScores(scores)", *job);
   const size_t tasks = deltas.first.size(), n = deltas.second;
   if (scores.first.size() != tasks || scores.second != n)
     throwTypeError(env, "pcbScores(scores) must be " + std::to_string(tasks) + " arrays of " + std::to_string(n) +
                             " elements, as deltas");
-  size_t nparams = 0;
-  const double* params = reinterpret_cast<const double*>(
-      requireTypedArray(info[1], napi_float64_array, "Float64Array", "pcbScores(params)", *job, &nparams));
-  if (nparams != 4 * tasks)
-    throwTypeError(env, "pcbScores(params) has " + std::to_string(nparams) + " entries, expected 4 per task (" +
-                            std::to_string(4 * tasks) + ")");
-  for (size_t e = 0; e < nparams; ++e)
-    if (std::isnan(params[e])) throwTypeError(env, "pcbScores(params)[" + std::to_string(e) + "] is NaN");
+  const double* params = requireTaskParams(info[1], "pcbScores(params)", tasks, *job);
   std::vector<PcbTaskParams> taskParams(tasks);
   for (size_t t = 0; t < tasks; ++t) taskParams[t] = {params[4 * t], params[4 * t + 1], params[4 * t + 2], params[4 * t + 3]};
   const std::vector<const float*> in(deltas.first.begin(), deltas.first.end());
   job->work = [in, n, taskParams, out = scores.first] { pcbScores(in, n, taskParams.data(), out); };
+  job->result = [](Napi::Env e) -> Napi::Value { return e.Undefined(); };
+  return queueJob(env, std::move(job));
+}
+
+// pcbMerge(deltas: Float32Array[], scores: Float32Array[], params: Float64Array (clipLow,
+// clipHigh, threshold, max per task), out: Float32Array).
+Napi::Value PcbMergeJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto job = std::make_unique<Job>();
+  const auto deltas = requireFloatArrays(info[0], "pcbMerge(deltas)", *job);
+  const auto scores = requireFloatArrays(info[1], "pcbMerge(scores)", *job);
+  const size_t tasks = deltas.first.size(), n = deltas.second;
+  if (scores.first.size() != tasks || scores.second != n)
+    throwTypeError(env, "pcbMerge(scores) must be " + std::to_string(tasks) + " arrays of " + std::to_string(n) +
+                            " elements, as deltas");
+  const double* params = requireTaskParams(info[2], "pcbMerge(params)", tasks, *job);
+  size_t outLength = 0;
+  float* out = reinterpret_cast<float*>(requireTypedArray(info[3], napi_float32_array, "Float32Array", "pcbMerge(out)", *job, &outLength));
+  if (outLength != n) throwTypeError(env, "pcbMerge(out) has " + std::to_string(outLength) + " elements, expected " + std::to_string(n));
+  std::vector<PcbMergeParams> taskParams(tasks);
+  for (size_t t = 0; t < tasks; ++t) taskParams[t] = {params[4 * t], params[4 * t + 1], params[4 * t + 2], params[4 * t + 3]};
+  const std::vector<const float*> d(deltas.first.begin(), deltas.first.end()), s(scores.first.begin(), scores.first.end());
+  job->work = [d, s, n, taskParams, out] { pcbMerge(d, s, n, taskParams.data(), out); };
   job->result = [](Napi::Env e) -> Napi::Value { return e.Undefined(); };
   return queueJob(env, std::move(job));
 }
@@ -160,6 +189,7 @@ void registerMerge(Napi::Env env, Napi::Object exports) {
   exports.Set("mergeTensor", Napi::Function::New(env, MergeTensorJs, "mergeTensor"));
   exports.Set("linearCombine", Napi::Function::New(env, LinearCombineJs, "linearCombine"));
   exports.Set("pcbScores", Napi::Function::New(env, PcbScoresJs, "pcbScores"));
+  exports.Set("pcbMerge", Napi::Function::New(env, PcbMergeJs, "pcbMerge"));
   exports.Set("orderHistogram", Napi::Function::New(env, OrderHistogramJs, "orderHistogram"));
 }
 

@@ -39,6 +39,32 @@ void pcbScores(const std::vector<const float*>& deltas, size_t n, const PcbTaskP
   });
 }
 
+void pcbMerge(const std::vector<const float*>& deltas, const std::vector<const float*>& scores, size_t n,
+              const PcbMergeParams* params, float* out) {
+  const size_t tasks = deltas.size();
+  if (tasks > kMaxPcbTasks) throw std::invalid_argument("pcbMerge: at most " + std::to_string(kMaxPcbTasks) + " tasks");
+  if (n == 0) return;
+  pool::workerSlots();
+  pool::parallelFor(chunkCount(n), [&](size_t task, unsigned) {
+    const Range r = chunkRange(task, n);
+    for (size_t i = r.begin; i < r.end; ++i) {
+      double weighted = 0, total = 0;
+      for (size_t t = 0; t < tasks; ++t) {
+        const PcbMergeParams& p = params[t];
+        const double score = scores[t][i];
+        if (!(score >= p.threshold)) continue;
+        const double range = p.max - p.threshold;
+        const double w = range > 0 ? (score - p.threshold) / range : 1;
+        const double x = deltas[t][i];
+        const double clipped = float(x < p.clipLow ? p.clipLow : x > p.clipHigh ? p.clipHigh : x);
+        weighted += w * clipped;
+        total += w;
+      }
+      out[i] = total > 0 ? float(weighted / total) : 0.0f;
+    }
+  });
+}
+
 namespace {
 
 // Per-worker counts of orderHistogram, kept between calls (a model has many tensors, and fresh
