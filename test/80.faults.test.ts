@@ -14,6 +14,7 @@ import * as path from 'path';
 import { RUNTIME_OVERHEAD_BYTES } from '../lib/run/memory';
 import { merge, DppaError } from '../lib/index';
 import { tmpDir } from './hooks';
+import * as ref from './ref/merge-ref';
 import {
   copyFolder, deadPid, family, folderDifference, injectBf16, methodConfig, runCli, tempsBeside, writeConfig,
 } from './80.helpers';
@@ -227,6 +228,24 @@ describe('80 faults: NaN and Inf in the inputs', function () {
       assert.ok(fs.existsSync(path.join(target, 'config.json')));
     });
   }
+
+  it('pcb with --allow-nonfinite: the NaN/Inf neither poison the model-wide statistics nor reach the output', async () => {
+    const config = writeConfig(dir, 'pcb', { merge_method: 'pcb', base_model: './base', models: [{ model: './ft0' }, { model: './ft1' }], parameters: { pcb_ratio: 0.3 } });
+    const target = path.join(dir, 'out-pcb');
+    await merge(config, target, { allowNonfinite: true, overwrite: true });
+    // A NaN min/max or score maximum (spread by a careless reduction) would keep nothing, and
+    // every output would equal the base.
+    const [out, base] = await Promise.all([ref.loadModel(target), ref.loadModel(path.join(dir, 'base'))]);
+    for (const [name, b] of base) {
+      const o = out.get(name)!.values;
+      let changed = 0;
+      for (let i = 0; i < o.length; i++) {
+        assert.ok(Number.isFinite(o[i]), `${name}[${i}] = ${o[i]}`);
+        if (o[i] !== b.values[i]) changed++;
+      }
+      assert.ok(changed > 0.05 * o.length, `${name}: only ${changed} of ${o.length} elements merged`);
+    }
+  });
 
   it('non-finite values in the base are reported too', async () => {
     const baseDir = tmpDir('80-nonfinite-base');
