@@ -56,11 +56,13 @@ describe('17 pcb: native scores', () => {
   const SIZES = [0, 1, 7, 4097, 65536 * 2 + 5];
 
   for (const tasks of [1, 2, 3]) {
-    it(`${tasks} task(s): the float64 formula on sizes ${SIZES.join(', ')}, at 1 and 2 threads`, async () => {
+    // Scale 0.02: δ-sized values, c·S far below 2^-5 (tanh by its series); scale 20: c·S mostly
+    // above it (tanh from the library).
+    it(`${tasks} task(s): the float64 formula on sizes ${SIZES.join(', ')}, small and large products, at 1 and 2 threads`, async () => {
       const n = native();
       const threads = n.getThreads();
       try {
-        for (const size of SIZES) {
+        for (const [size, scale] of SIZES.flatMap((s) => [[s, 0.02], [s, 20]])) {
           const deltas = Array.from({ length: tasks }, (_, t) => {
             const r = ref.rng(31 * size + t);
             return Float32Array.from({ length: size }, () => 0.02 * (r() + r() + r() - 1.5));
@@ -71,8 +73,13 @@ describe('17 pcb: native scores', () => {
             deltas[0][6] = -Infinity;
           }
           // Clips that bite (about 1% of each side), and one task whose |τ| range is 0.
-          const params: Params[] = deltas.map((_, t) => ({ clipLow: -0.021 - 0.001 * t, clipHigh: 0.0205, absMin: 0.0001, absMax: 0.0209 }));
+          let params: Params[] = deltas.map((_, t) => ({ clipLow: -0.021 - 0.001 * t, clipHigh: 0.0205, absMin: 0.0001, absMax: 0.0209 }));
           if (tasks > 1) params[1] = { ...params[1], absMin: 0.01, absMax: 0.01 };
+          if (scale !== 0.02) {
+            const k = scale / 0.02;
+            for (const d of deltas) for (let i = 0; i < d.length; i++) d[i] *= k;
+            params = params.map((p) => ({ clipLow: p.clipLow * k, clipHigh: p.clipHigh * k, absMin: p.absMin * k, absMax: p.absMax * k }));
+          }
           const expected = scoresRef(deltas, params);
           for (const t of [1, 2]) {
             n.setThreads(t);
@@ -80,7 +87,7 @@ describe('17 pcb: native scores', () => {
             await n.pcbScores(deltas, paramsArray(params), scores);
             for (let task = 0; task < tasks; task++) {
               const { differ, beyondUlp } = compare(scores[task], expected[task]);
-              const what = `size ${size}, task ${task}, ${t} thread(s)`;
+              const what = `size ${size}, scale ${scale}, task ${task}, ${t} thread(s)`;
               assert.strictEqual(beyondUlp, 0, `${what}: ${beyondUlp} scores beyond one float32 ulp`);
               // exp and tanh of the C library and of V8 may differ in the last bit of a double,
               // which reaches the float32 result once in ~2^29 elements.
