@@ -4,7 +4,9 @@ import * as assert from 'assert';
 import * as fs from 'fs';
 import * as os from 'os';
 import { native } from '../lib/native';
-import { writeDurably } from '../bench/e2e';
+import { writeConfigs, writeDurably } from '../bench/e2e';
+import { plan } from '../lib/index';
+import { writeLlamaFamily } from '../lib/synth/llama';
 import { measureKernels } from '../bench/kernels';
 import { formatTables } from '../bench/speed';
 
@@ -47,6 +49,20 @@ describe('70 bench smoke', () => {
       targets: [],
     });
     assert.match(table, /ties_k3_bf16/);
+  });
+
+  it('the e2e configs (TIES, DPPA, PCB) are valid merges of a generated family', async () => {
+    const dir = fs.mkdtempSync(`${os.tmpdir()}/dppa-70-configs-`);
+    try {
+      await writeLlamaFamily(dir, { layers: 1, hidden: 16, intermediate: 32, vocab: 32, heads: 2, fineTunes: 3, dtype: 'BF16', seed: 3 });
+      const configs = writeConfigs({ dir } as never);
+      for (const [method, file] of Object.entries(configs)) {
+        const report = await plan(file, { statistics: false });
+        assert.ok(report, `${method}: planned`);
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('writeDurably writes every byte through the writer\'s write-behind, piece by piece, and leaves nothing', async () => {
