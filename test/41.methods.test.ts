@@ -52,6 +52,21 @@ describe('41 methods against float64 references', function () {
     fts = await Promise.all([0, 1, 2].map((i) => ref.loadModel(path.join(dir, `ft${i}`))));
   });
 
+  /** Each large tensor of a one-model merge of ft0 has ‖out − base‖₁ within `tolerance` of ‖δ‖₁. */
+  function assertL1Restored(out: ref.RefModel, tolerance: number): void {
+    for (const [name, b] of base) {
+      if (b.values.length < 1000) continue;
+      const d = ref.delta(b.values, fts[0].get(name)!.values);
+      const o = out.get(name)!.values;
+      let before = 0, after = 0;
+      for (let i = 0; i < d.length; i++) {
+        before += Math.abs(d[i]);
+        after += Math.abs(o[i] - b.values[i]);
+      }
+      assert.ok(Math.abs(after / before - 1) < tolerance, `${name}: L1 ratio ${after / before}`);
+    }
+  }
+
   async function run(name: string, config: object, options: { seed?: number; threads?: number } = {}): Promise<ref.RefModel> {
     const out = path.join(dir, `out-${name}`);
     await merge(config, out, { baseDir: dir, overwrite: true, ...options });
@@ -107,17 +122,7 @@ describe('41 methods against float64 references', function () {
 
     it('rescale l1 preserves the L1 norm of each δ', async () => {
       const out = await run('dare-l1', { ...config('l1'), models: [{ model: './ft0', parameters: { density, weight: 1 } }] });
-      for (const [name, b] of base) {
-        if (b.values.length < 1000) continue;
-        const d = ref.delta(b.values, fts[0].get(name)!.values);
-        const o = out.get(name)!.values;
-        let before = 0, after = 0;
-        for (let i = 0; i < d.length; i++) {
-          before += Math.abs(d[i]);
-          after += Math.abs(o[i] - b.values[i]);
-        }
-        assert.ok(Math.abs(after / before - 1) < 0.02, `${name}: L1 ratio ${after / before}`);
-      }
+      assertL1Restored(out, 0.02);
     });
   });
 
@@ -167,17 +172,7 @@ describe('41 methods against float64 references', function () {
         merge_method: 'della_linear', base_model: './base',
         models: [{ model: './ft0', parameters: { density: 0.4, epsilon: 0.1 } }], parameters: { seed: 3, rescale },
       });
-      for (const [name, b] of base) {
-        if (b.values.length < 1000) continue;
-        const d = ref.delta(b.values, fts[0].get(name)!.values);
-        const o = single.get(name)!.values;
-        let before = 0, after = 0;
-        for (let i = 0; i < d.length; i++) {
-          before += Math.abs(d[i]);
-          after += Math.abs(o[i] - b.values[i]);
-        }
-        assert.ok(Math.abs(after / before - 1) < 0.03, `${name}: L1 ratio ${after / before}`);
-      }
+      assertL1Restored(single, 0.03);
     });
   }
 

@@ -111,58 +111,61 @@ std::pair<std::vector<float*>, size_t> requireFloatArrays(Napi::Value value, con
   return {pointers, n};
 }
 
-// 4 parameters per task, none NaN.
-const double* requireTaskParams(Napi::Value value, const std::string& what, size_t tasks, Job& job) {
+// Each task's δ and its scores: T Float32Arrays each, all of one length.
+struct PcbArrays {
+  std::vector<const float*> deltas;
+  std::vector<float*> scores;
+  size_t n;
+};
+PcbArrays requirePcbArrays(Napi::Value deltas, Napi::Value scores, const std::string& fn, Job& job) {
+  const auto d = requireFloatArrays(deltas, fn + "(deltas)", job);
+  const auto s = requireFloatArrays(scores, fn + "(scores)", job);
+  if (s.first.size() != d.first.size() || s.second != d.second)
+    throwTypeError(deltas.Env(), fn + "(scores) must be " + std::to_string(d.first.size()) + " arrays of " +
+                                     std::to_string(d.second) + " elements, as deltas");
+  return {std::vector<const float*>(d.first.begin(), d.first.end()), s.first, d.second};
+}
+
+// Four parameters per task, none NaN, as Params (a struct of four doubles) in task order.
+template <class Params>
+std::vector<Params> requireTaskParams(Napi::Value value, const std::string& what, size_t tasks, Job& job) {
   size_t nparams = 0;
-  const double* params = reinterpret_cast<const double*>(requireTypedArray(value, napi_float64_array, "Float64Array", what, job, &nparams));
+  const double* p = reinterpret_cast<const double*>(requireTypedArray(value, napi_float64_array, "Float64Array", what, job, &nparams));
   if (nparams != 4 * tasks)
     throwTypeError(value.Env(), what + " has " + std::to_string(nparams) + " entries, expected 4 per task (" + std::to_string(4 * tasks) + ")");
   for (size_t e = 0; e < nparams; ++e)
-    if (std::isnan(params[e])) throwTypeError(value.Env(), what + "[" + std::to_string(e) + "] is NaN");
+    if (std::isnan(p[e])) throwTypeError(value.Env(), what + "[" + std::to_string(e) + "] is NaN");
+  std::vector<Params> params(tasks);
+  for (size_t t = 0; t < tasks; ++t) params[t] = {p[4 * t], p[4 * t + 1], p[4 * t + 2], p[4 * t + 3]};
   return params;
 }
 
 // pcbScores(deltas: Float32Array[], params: Float64Array (clipLow, clipHigh, absMin, absMax per
 // task), scores: Float32Array[]).
 Napi::Value PcbScoresJs(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
   auto job = std::make_unique<Job>();
-  const auto deltas = requireFloatArrays(info[0], "pcbScores(deltas)", *job);
-  const auto scores = requireFloatArrays(info[2], "pcbScores(scores)", *job);
-  const size_t tasks = deltas.first.size(), n = deltas.second;
-  if (scores.first.size() != tasks || scores.second != n)
-    throwTypeError(env, "pcbScores(scores) must be " + std::to_string(tasks) + " arrays of " + std::to_string(n) +
-                            " elements, as deltas");
-  const double* params = requireTaskParams(info[1], "pcbScores(params)", tasks, *job);
-  std::vector<PcbTaskParams> taskParams(tasks);
-  for (size_t t = 0; t < tasks; ++t) taskParams[t] = {params[4 * t], params[4 * t + 1], params[4 * t + 2], params[4 * t + 3]};
-  const std::vector<const float*> in(deltas.first.begin(), deltas.first.end());
-  job->work = [in, n, taskParams, out = scores.first] { pcbScores(in, n, taskParams.data(), out); };
+  const PcbArrays arrays = requirePcbArrays(info[0], info[2], "pcbScores", *job);
+  const auto params = requireTaskParams<PcbTaskParams>(info[1], "pcbScores(params)", arrays.deltas.size(), *job);
+  job->work = [arrays, params] { pcbScores(arrays.deltas, arrays.n, params.data(), arrays.scores); };
   job->result = [](Napi::Env e) -> Napi::Value { return e.Undefined(); };
-  return queueJob(env, std::move(job));
+  return queueJob(info.Env(), std::move(job));
 }
 
 // pcbMerge(deltas: Float32Array[], scores: Float32Array[], params: Float64Array (clipLow,
 // clipHigh, threshold, max per task), out: Float32Array).
 Napi::Value PcbMergeJs(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
   auto job = std::make_unique<Job>();
-  const auto deltas = requireFloatArrays(info[0], "pcbMerge(deltas)", *job);
-  const auto scores = requireFloatArrays(info[1], "pcbMerge(scores)", *job);
-  const size_t tasks = deltas.first.size(), n = deltas.second;
-  if (scores.first.size() != tasks || scores.second != n)
-    throwTypeError(env, "pcbMerge(scores) must be " + std::to_string(tasks) + " arrays of " + std::to_string(n) +
-                            " elements, as deltas");
-  const double* params = requireTaskParams(info[2], "pcbMerge(params)", tasks, *job);
+  const PcbArrays arrays = requirePcbArrays(info[0], info[1], "pcbMerge", *job);
+  const auto params = requireTaskParams<PcbMergeParams>(info[2], "pcbMerge(params)", arrays.deltas.size(), *job);
   size_t outLength = 0;
   float* out = reinterpret_cast<float*>(requireTypedArray(info[3], napi_float32_array, "Float32Array", "pcbMerge(out)", *job, &outLength));
-  if (outLength != n) throwTypeError(env, "pcbMerge(out) has " + std::to_string(outLength) + " elements, expected " + std::to_string(n));
-  std::vector<PcbMergeParams> taskParams(tasks);
-  for (size_t t = 0; t < tasks; ++t) taskParams[t] = {params[4 * t], params[4 * t + 1], params[4 * t + 2], params[4 * t + 3]};
-  const std::vector<const float*> d(deltas.first.begin(), deltas.first.end()), s(scores.first.begin(), scores.first.end());
-  job->work = [d, s, n, taskParams, out] { pcbMerge(d, s, n, taskParams.data(), out); };
+  if (outLength != arrays.n)
+    throwTypeError(info.Env(), "pcbMerge(out) has " + std::to_string(outLength) + " elements, expected " + std::to_string(arrays.n));
+  job->work = [arrays, params, out] {
+    pcbMerge(arrays.deltas, std::vector<const float*>(arrays.scores.begin(), arrays.scores.end()), arrays.n, params.data(), out);
+  };
   job->result = [](Napi::Env e) -> Napi::Value { return e.Undefined(); };
-  return queueJob(env, std::move(job));
+  return queueJob(info.Env(), std::move(job));
 }
 
 // orderHistogram(values: Float32Array, counts: Float64Array, shift, prefixMask, prefixValue).
