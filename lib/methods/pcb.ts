@@ -12,9 +12,9 @@
  * statistics pass of five streaming passes computes six numbers per task) or one tensor
  * (`scope: tensor`, the same passes in memory). Order statistics are exact: a radix
  * histogram of the float bits mapped to monotone integers, refined inside the chosen bins —
- * never a sort. δ is decoded, the scores (exp, tanh: most of the work) computed and the
- * histograms counted by the native core (NativeBinding.pcbScores, orderHistogram); the
- * min/max and the weighted mean run here.
+ * never a sort. δ is decoded, the scores (exp, tanh: most of the work) and the weighted mean
+ * computed and the histograms counted by the native core (NativeBinding.pcbScores, pcbMerge,
+ * orderHistogram); the passes, the ranks and the |τ| range are kept here.
  */
 import type { NativeBinding, TensorInput } from '../binding';
 import { DppaError } from '../errors';
@@ -228,7 +228,7 @@ export async function pcbStatistics(
   return stats;
 }
 
-/** θ₀ + λ · Σ W_t τ_t / Σ W_t for one tensor, as float32 values. */
+/** Σ_t W_t τ_t / Σ_t W_t of one tensor, as float32 values (the merge is θ₀ + λ times it). */
 export async function pcbMergeChunk(
   native: NativeBinding,
   buffers: PcbBuffers,
