@@ -105,10 +105,11 @@ struct Avx2Traits {
   }
   static void storeBF16(uint8_t* p, F x) {
     const I bits = bitsOf(x);
-    const I lsb = _mm256_and_si256(_mm256_srli_epi32(bits, 16), _mm256_set1_epi32(1));
+    const I high = _mm256_srli_epi32(bits, 16);
+    const I lsb = _mm256_and_si256(high, _mm256_set1_epi32(1));
     const I rounded = _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(bits, _mm256_set1_epi32(0x7FFF)), lsb), 16);
-    const I quietNaN = _mm256_or_si256(_mm256_srli_epi32(bits, 16), _mm256_set1_epi32(0x40));
-    const M isNaN = gtU(absBits(x), set1I(0x7F800000u));
+    const I quietNaN = _mm256_or_si256(high, _mm256_set1_epi32(0x40));
+    const M isNaN = _mm256_cmp_ps(x, x, _CMP_UNORD_Q);  // one compare: abs bits > 0x7F800000
     const I result = _mm256_castps_si256(_mm256_blendv_ps(floatOf(rounded), floatOf(quietNaN), isNaN));
     // Values are < 2^16, so the saturating pack is exact; it packs within 128-bit halves.
     const I packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(result, result), 0x08);
