@@ -176,6 +176,22 @@ describe('41 methods against float64 references', function () {
     });
   }
 
+  it('pcb (scope: model) reports its statistics passes as progress: five reads of every merged tensor, then the merge', async () => {
+    const events: Array<{ phase: string; done: number; total: number }> = [];
+    await merge(
+      { merge_method: 'pcb', base_model: './base', models: [{ model: './ft0' }, { model: './ft1' }], parameters: { pcb_ratio: 0.3 } },
+      path.join(dir, 'out-pcb-progress'),
+      { baseDir: dir, overwrite: true, onProgress: (e) => events.push({ phase: e.phase, done: e.done, total: e.total }) },
+    );
+    const statistics = events.filter((e) => e.phase === 'statistics');
+    const merged = events.filter((e) => e.phase === 'merge');
+    const tensors = merged[merged.length - 1].total;
+    assert.ok(statistics.length > 0, 'a statistics phase');
+    assert.equal(statistics[0].total, 5 * tensors);
+    assert.deepEqual(statistics.map((e) => e.done), Array.from({ length: 5 * tensors + 1 }, (_, i) => i), 'one step per read, in order');
+    assert.ok(events.findIndex((e) => e.phase === 'merge') > events.findIndex((e) => e.phase === 'statistics' && e.done === e.total), 'then the merge');
+  });
+
   for (const scope of ['tensor', 'model'] as const) {
     it(`pcb (scope: ${scope}) follows the float64 reference: clip, balance, keep the top scores as weights`, async () => {
       const ratio = 0.3;

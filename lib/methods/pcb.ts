@@ -177,6 +177,7 @@ async function scores(native: NativeBinding, deltas: Float32Array[], stats: PcbT
 }
 
 /** Five streaming passes over the scope: clip quantiles, |τ| min/max, then the score threshold. */
+const STATISTICS_PASSES = 5;
 export async function pcbStatistics(
   native: NativeBinding,
   buffers: PcbBuffers,
@@ -263,6 +264,7 @@ async function decodeDeltas(native: NativeBinding, buffers: PcbBuffers, base: Te
 export const pcb: MethodDefinition = {
   schema: methodSchemas.pcb,
   statisticsNeeded: () => null,
+  statisticsPasses: (plan) => (plan.params(null, null).string('scope') === 'model' ? STATISTICS_PASSES : 0),
   async gatherStatistics(plan, read): Promise<PcbRun> {
     const buffers = new PcbBuffers();
     if (plan.params(null, null).string('scope') !== 'model') return { buffers };

@@ -68,6 +68,8 @@ export interface MethodDefinition {
   statisticsNeeded(params: ParamSource): StatisticsNeed;
   /** A model-wide statistics pass of the method's own (pcb's whole-model scope). */
   gatherStatistics?(plan: MergePlan, read: ReadTensorInputs): Promise<unknown>;
+  /** How many times gatherStatistics reads each merged tensor (its progress is counted in reads). */
+  statisticsPasses?(plan: MergePlan): number;
   /** Methods whose output tensors are not the base's (passthrough slices) plan their own. */
   planTensors?(context: TensorPlanContext): TensorPlan;
   mergeTensor(work: TensorWork): Promise<MergeResult>;

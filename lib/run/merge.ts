@@ -232,8 +232,18 @@ export async function runMerge(plan: MergePlan, outDir: string, options: RunOpti
     if (options.reuse) options.reuse.dpOffsets = dpOffsets;
     const modelScopes = await gatherModelThresholds(plan, { signal: options.signal, progress });
     const indexOf = new Map(tensors.map((t, i) => [t, i]));
+    const methodReads = (plan.method.statisticsPasses?.(plan) ?? 0) * tensors.filter((t) => t.action === 'merge').length;
+    if (methodReads > 0) progress.start('statistics', methodReads);
+    // A read's step is counted when the method asks for the next one (it is done with this one).
+    let inUse: PlannedTensor | undefined;
+    const stepDone = () => {
+      if (inUse && methodReads > 0) progress.step(inUse.name, inUse.numel);
+      inUse = undefined;
+    };
     const methodStatistics = await plan.method.gatherStatistics?.(plan, async (t) => {
       checkAborted(options.signal);
+      stepDone();
+      inUse = t;
       // Read, not mapped: the method keeps no handle by which its inputs could be released.
       // Into the tensor's arena slot (free until the merge pass; the method is done with one
       // tensor's inputs before it reads the next), so repeated passes fault in no fresh memory.
@@ -244,6 +254,7 @@ export async function runMerge(plan: MergePlan, outDir: string, options: RunOpti
         models: inputs.models.map((data, i) => ({ data, dtype: t.inputDtypes.models[i] })),
       };
     });
+    stepDone();
 
     const statistics: ModelStatistics = { dpOffsets, modelScopes, methodStatistics, selections: options.reuse?.selections };
 
