@@ -152,7 +152,7 @@ export async function main(argv: string[]): Promise<number> {
         `tensors:       ${report.tensors} in ${report.layers} layers`,
         `bytes to read: ${formatByteSize(report.bytesToRead)}${Object.values(report.statistics).some((s) => s) ? ' (+ the prunable part again for the statistics pass)' : ''}`,
         `bytes written: ${formatByteSize(report.bytesToWrite)}`,
-        `memory:        ${formatByteSize(report.memoryEstimate)} of tensor buffers at most`,
+        `memory:        ${formatByteSize(report.memoryEstimate)} of tensor and work buffers at most`,
       ];
       for (const [model, perTensor] of Object.entries(report.densities ?? {})) {
         lines.push('', `DP densities of ${model} (per partition):`);

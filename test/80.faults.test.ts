@@ -12,7 +12,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { RUNTIME_OVERHEAD_BYTES } from '../lib/run/memory';
-import { merge, DppaError } from '../lib/index';
+import { inspect, merge, DppaError } from '../lib/index';
 import { tmpDir } from './hooks';
 import * as ref from './ref/merge-ref';
 import {
@@ -284,5 +284,21 @@ describe('80 faults: a memory budget too small for one tensor', function () {
     assert.equal(r.status, 1);
     assert.match(r.stderr, /memory budget/);
     assert.ok(!fs.existsSync(target));
+  });
+
+  it('counts PCB\'s work buffers: a budget its tensor buffers fit but not with them is E_MEMORY naming them; TIES fits it', async () => {
+    const dir = await family(tmpDir('80-family'));
+    const largest = Math.max(...(await inspect(path.join(dir, 'base'))).tensors.map((t) => t.shape.reduce((a, b) => a * b, 1)));
+    // The largest tensor's buffers: base + 2 fine-tunes + output, bf16; PCB's work: (2·2 + 1) float32 arrays.
+    const tensorBytes = 4 * 2 * largest, workBytes = 5 * 4 * largest;
+    const budget = RUNTIME_OVERHEAD_BYTES + tensorBytes + Math.floor(workBytes / 2);
+    const pcbConfig = writeConfig(dir, 'pcb-memory', { merge_method: 'pcb', base_model: './base', models: [{ model: './ft0' }, { model: './ft1' }] });
+    await assert.rejects(merge(pcbConfig, path.join(dir, 'out-pcb-memory'), { maxMemory: budget }), (e: unknown) => {
+      assert.ok(e instanceof DppaError && e.code === 'E_MEMORY', String(e));
+      assert.match(e.message, /for pcb's work buffers/);
+      return true;
+    });
+    await merge(pcbConfig, path.join(dir, 'out-pcb-memory'), { maxMemory: budget + workBytes });
+    await merge(writeConfig(dir, 'ties-memory', methodConfig('ties')), path.join(dir, 'out-ties-memory'), { maxMemory: budget });
   });
 });

@@ -264,6 +264,8 @@ async function decodeDeltas(native: NativeBinding, buffers: PcbBuffers, base: Te
 export const pcb: MethodDefinition = {
   schema: methodSchemas.pcb,
   statisticsNeeded: () => null,
+  // PcbBuffers: each task's δ and scores, and the merged values, as float32, for the largest tensor.
+  workBytes: (plan, largestElements) => (2 * plan.models.length + 1) * 4 * largestElements,
   statisticsPasses: (plan) => (plan.params(null, null).string('scope') === 'model' ? STATISTICS_PASSES : 0),
   async gatherStatistics(plan, read): Promise<PcbRun> {
     const buffers = new PcbBuffers();

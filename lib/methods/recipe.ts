@@ -70,6 +70,8 @@ export interface MethodDefinition {
   gatherStatistics?(plan: MergePlan, read: ReadTensorInputs): Promise<unknown>;
   /** How many times gatherStatistics reads each merged tensor (its progress is counted in reads). */
   statisticsPasses?(plan: MergePlan): number;
+  /** Bytes of work memory the method holds for the run besides the tensor buffers, given its largest merged tensor. */
+  workBytes?(plan: MergePlan, largestElements: number): number;
   /** Methods whose output tensors are not the base's (passthrough slices) plan their own. */
   planTensors?(context: TensorPlanContext): TensorPlan;
   mergeTensor(work: TensorWork): Promise<MergeResult>;

@@ -7,7 +7,7 @@ import { isFloatDType } from '../io/dtypes';
 import { ModelSource } from '../io/model';
 import { dpDensity } from '../methods/dp-densities';
 import { partitionsOf } from '../methods/dppa';
-import { defaultMemoryBudget } from '../run/memory';
+import { defaultMemoryBudget, methodWork } from '../run/memory';
 import { ProgressListener, ProgressReporter } from '../run/progress';
 import { gatherDpOffsets } from '../run/statistics';
 import { countLayers, tensorRole } from './layers';
@@ -22,7 +22,7 @@ export interface PlanReport {
   layers: number;
   bytesToRead: number;
   bytesToWrite: number;
-  /** Peak bytes of tensor buffers the merge holds at once. */
+  /** Peak bytes of tensor buffers the merge holds at once, and of the method's work buffers (PCB's). */
   memoryEstimate: number;
   /** Per model: the statistics pass it needs ('dp', 'owl' or null). */
   statistics: Record<string, string | null>;
@@ -46,7 +46,7 @@ export async function planReport(
       layers: plan.numLayers,
       bytesToRead: plan.bytesToRead,
       bytesToWrite: plan.bytesToWrite,
-      memoryEstimate: plan.memoryEstimate,
+      memoryEstimate: plan.memoryEstimate + methodWork(plan).bytes,
       statistics: Object.fromEntries(plan.models.map((m) => [m.name, m.statistics])),
       warnings: plan.warnings,
     };

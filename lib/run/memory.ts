@@ -10,6 +10,7 @@ import * as os from 'os';
 import { DppaError } from '../errors';
 import { formatByteSize } from '../io/byte-size';
 import type { PlannedTensor } from '../plan/tensors';
+import type { MergePlan } from '../plan/plan';
 
 /**
  * What the process holds besides tensor buffers: Node, V8's heap, the addon, the pool. A CLI
@@ -63,7 +64,8 @@ function inputSizes(t: PlannedTensor, models: number, sizeOf: (t: PlannedTensor,
 
 /**
  * Size the tensor buffers for a plan under a budget (bytes, including the runtime overhead).
- * `sizeOf(t, i)` is input i's byte length for tensor t (0 = base).
+ * `sizeOf(t, i)` is input i's byte length for tensor t (0 = base). `work`: memory the method
+ * holds besides (PCB's float32 work buffers), taken from the budget first.
  *
  * All buffers come from one arena, reused tensor after tensor: a tensor's inputs and output
  * sit together at the arena's bottom or top, alternately, so a tensor and the next one never
@@ -77,6 +79,7 @@ export function planBuffers(
   models: number,
   sizeOf: (t: PlannedTensor, input: number) => number,
   budget: number,
+  work: { bytes: number; what: string } = { bytes: 0, what: '' },
 ): BufferPlan {
   const inputBytes = new Array<number>(models + 1).fill(0);
   let outputBytes = 0;
@@ -92,13 +95,13 @@ export function planBuffers(
     tensorBytes.push(sizes.reduce((a, b) => a + align(b), 0) + align(t.outputBytes));
     tensorInputs.push(sizes);
   }
-  const usable = budget - RUNTIME_OVERHEAD_BYTES;
+  const usable = budget - RUNTIME_OVERHEAD_BYTES - work.bytes;
   if (largest.bytes > usable) {
+    const kept = work.bytes > 0 ? `${formatByteSize(RUNTIME_OVERHEAD_BYTES)} are kept for the runtime and ${formatByteSize(work.bytes)} for ${work.what}` : `${formatByteSize(RUNTIME_OVERHEAD_BYTES)} are kept for the runtime`;
     throw new DppaError(
       'E_MEMORY',
       `tensor ${largest.name} needs ${formatByteSize(largest.bytes)} of buffers (its inputs and output), more than the ` +
-        `memory budget of ${formatByteSize(budget)} allows (${formatByteSize(RUNTIME_OVERHEAD_BYTES)} are kept for the runtime); ` +
-        `raise --max-memory (API: maxMemory)`,
+        `memory budget of ${formatByteSize(budget)} allows (${kept}); raise --max-memory (API: maxMemory)`,
     );
   }
   const single = Math.max(0, ...tensorBytes);
@@ -108,6 +111,12 @@ export function planBuffers(
   const arenaBytes = pair <= usable ? pair : single;
   const overlapping = tensorBytes.some((b, i) => i + 1 < tensorBytes.length && b + tensorBytes[i + 1] <= arenaBytes);
   return { inputBytes, outputBytes, slots: overlapping ? 2 : 1, arenaBytes, tensorBytes, tensorInputs };
+}
+
+/** The memory a plan's method holds besides the tensor buffers (MethodDefinition.workBytes). */
+export function methodWork(plan: MergePlan): { bytes: number; what: string } {
+  const largest = Math.max(0, ...plan.tensors.filter((t) => t.action === 'merge').map((t) => t.numel));
+  return { bytes: plan.method.workBytes?.(plan, largest) ?? 0, what: `${plan.config.mergeMethod}'s work buffers` };
 }
 
 /** Allocates a buffer for tensor data (the addon's huge-page-backed allocateBuffer). */

@@ -14,7 +14,7 @@ import type { DpOffsets } from '../methods/dp-densities';
 import type { TensorWork } from '../methods/recipe';
 import { MergePlan, PlannedTensor, tokenizerFolder } from '../plan/plan';
 import { envSwitch, mappingEnabled, TensorInputs as InputSource } from './inputs';
-import { BufferSlot, defaultMemoryBudget, planBuffers, TensorArena } from './memory';
+import { BufferSlot, defaultMemoryBudget, methodWork, planBuffers, TensorArena } from './memory';
 import { gatherModelThresholds, ModelScopeRule } from './model-threshold';
 import { checkAborted, ProgressListener, ProgressReporter } from './progress';
 import { gatherDpOffsets, nonFiniteError } from './statistics';
@@ -207,7 +207,7 @@ export async function runMerge(plan: MergePlan, outDir: string, options: RunOpti
   const allowNonfinite = options.allowNonfinite ?? false;
   checkAborted(options.signal);
   const budget = options.maxMemory ?? defaultMemoryBudget();
-  const buffers = planBuffers(plan.tensors, plan.models.length, (t, i) => inputByteLength(plan, t, i), budget);
+  const buffers = planBuffers(plan.tensors, plan.models.length, (t, i) => inputByteLength(plan, t, i), budget, methodWork(plan));
 
   // Temporary folders of killed runs (dead pids) go; a model a kill left aside mid-overwrite comes back.
   await removeStaleTemps(outDir);
