@@ -24,6 +24,9 @@ inline double tanhOfProduct(double y) {
   return y + y * y2 * (-1.0 / 3 + y2 * (2.0 / 15 + y2 * (-17.0 / 315 + y2 * (62.0 / 2835))));
 }
 
+// clip(x, low, high) rounded to float32, as the TypeScript layer stores clipped values (NaN stays NaN).
+inline float clippedValue(double x, double low, double high) { return float(x < low ? low : x > high ? high : x); }
+
 }  // namespace
 
 void pcbScores(const std::vector<const float*>& deltas, size_t n, const PcbTaskParams* params,
@@ -38,10 +41,7 @@ void pcbScores(const std::vector<const float*>& deltas, size_t n, const PcbTaskP
     for (size_t i = r.begin; i < r.end; ++i) {
       double sum = 0;
       for (size_t t = 0; t < tasks; ++t) {
-        const double x = deltas[t][i];
-        const PcbTaskParams& p = params[t];
-        // As the TypeScript layer: clipped values are stored as float32 before use.
-        clipped[t] = float(x < p.clipLow ? p.clipLow : x > p.clipHigh ? p.clipHigh : x);
+        clipped[t] = clippedValue(deltas[t][i], params[t].clipLow, params[t].clipHigh);
         sum += double(clipped[t]);
       }
       for (size_t t = 0; t < tasks; ++t) {
@@ -70,9 +70,7 @@ void pcbMerge(const std::vector<const float*>& deltas, const std::vector<const f
         if (!(score >= p.threshold)) continue;
         const double range = p.max - p.threshold;
         const double w = range > 0 ? (score - p.threshold) / range : 1;
-        const double x = deltas[t][i];
-        const double clipped = float(x < p.clipLow ? p.clipLow : x > p.clipHigh ? p.clipHigh : x);
-        weighted += w * clipped;
+        weighted += w * double(clippedValue(deltas[t][i], p.clipLow, p.clipHigh));
         total += w;
       }
       out[i] = total > 0 ? float(weighted / total) : 0.0f;
