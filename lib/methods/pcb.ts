@@ -33,11 +33,12 @@ export interface PcbTaskStatistics {
 }
 
 /**
- * Float32 work buffers (each task's δ and scores) reused from tensor to tensor of one run, so
- * that each pass over the model does not fault in fresh memory for every tensor (expensive,
- * especially in VMs). One user at a time: the passes and merges of a run are sequential.
+ * Float32 work buffers (each task's δ and scores, and the merged values) reused from tensor to
+ * tensor of one run, so that each pass over the model does not fault in fresh memory for every
+ * tensor (expensive, especially in VMs); counted in the memory budget (`workBytes` below). One
+ * user at a time: the passes and merges of a run are sequential.
  */
-export class PcbBuffers {
+class PcbBuffers {
   private readonly buffers = new Map<string, Float32Array>();
 
   get(kind: 'delta' | 'score' | 'merged', task: number, n: number): Float32Array {
