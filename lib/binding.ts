@@ -219,9 +219,10 @@ export interface NativeBinding {
    * PCB-Merging's weighted mean (lib/methods/pcb.ts), in float64: over the tasks t whose score
    * s_t >= threshold_t, w_t = (s_t − threshold_t) / (max_t − threshold_t) (1 when that range is
    * not > 0), out[i] = float(Σ w_t·c_t / Σ w_t) (0 when Σ w_t is not > 0), c_t as pcbScores.
-   * params: (clipLow, clipHigh, threshold, max) per task. On the CPU.
+   * params: (clipLow, clipHigh, threshold, max) per task. Also counts each task's NaN/Inf
+   * deltas. On the CPU.
    */
-  pcbMerge(deltas: Float32Array[], scores: Float32Array[], params: Float64Array, out: Float32Array): Promise<void>;
+  pcbMerge(deltas: Float32Array[], scores: Float32Array[], params: Float64Array, out: Float32Array): Promise<{ nonFinite: Float64Array }>;
   /**
    * Order statistics of float32 values: with key = the bits mapped to an unsigned integer that
    * orders like the float (negatives: every bit flipped; others: the sign bit set), adds 1 to

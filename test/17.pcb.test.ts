@@ -230,7 +230,7 @@ describe('17 pcb: weighted mean', () => {
   }
 
   for (const tasks of [1, 2, 3]) {
-    it(`${tasks} task(s): Σ w·c / Σ w over the scores at or above each threshold, bit for bit, sizes 0..131077, 1 and 2 threads`, async () => {
+    it(`${tasks} task(s): Σ w·c / Σ w over the scores at or above each threshold, bit for bit, and the NaN/Inf per task, sizes 0..131077, 1 and 2 threads`, async () => {
       const n = native();
       const threads = n.getThreads();
       try {
@@ -252,8 +252,10 @@ describe('17 pcb: weighted mean', () => {
           for (const t of [1, 2]) {
             n.setThreads(t);
             const out = new Float32Array(size).fill(7);
-            await n.pcbMerge(deltas, scores, flat, out);
+            const { nonFinite } = await n.pcbMerge(deltas, scores, flat, out);
             assert.deepStrictEqual(new Uint32Array(out.buffer), new Uint32Array(expected.buffer), `size ${size}, ${t} thread(s)`);
+            const expectedNonFinite = deltas.map((d) => d.filter((x) => !Number.isFinite(x)).length);
+            assert.deepStrictEqual(Array.from(nonFinite), expectedNonFinite, `size ${size}, ${t} thread(s): NaN/Inf per task`);
           }
         }
       } finally {

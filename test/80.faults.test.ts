@@ -211,7 +211,7 @@ describe('80 faults: NaN and Inf in the inputs', function () {
     await injectBf16(path.join(dir, 'ft1'), tensor, [8191], 0xff80);
   });
 
-  for (const method of ['ties', 'dppa', 'task_arithmetic'] as const) {
+  for (const method of ['ties', 'dppa', 'task_arithmetic', 'pcb'] as const) {
     it(`${method}: E_NONFINITE naming the model, the tensor and the count; --allow-nonfinite merges`, () => {
       const config = writeConfig(dir, method, methodConfig(method));
       const target = path.join(dir, `out-${method}`);
@@ -230,8 +230,8 @@ describe('80 faults: NaN and Inf in the inputs', function () {
   }
 
   it('pcb with --allow-nonfinite: the NaN/Inf neither poison the model-wide statistics nor reach the output', async () => {
-    const config = writeConfig(dir, 'pcb', { merge_method: 'pcb', base_model: './base', models: [{ model: './ft0' }, { model: './ft1' }], parameters: { pcb_ratio: 0.3 } });
-    const target = path.join(dir, 'out-pcb');
+    const config = writeConfig(dir, 'pcb', methodConfig('pcb'));
+    const target = path.join(dir, 'out-pcb-allowed');
     await merge(config, target, { allowNonfinite: true, overwrite: true });
     // A NaN min/max or score maximum (spread by a careless reduction) would keep nothing, and
     // every output would equal the base.
@@ -292,7 +292,7 @@ describe('80 faults: a memory budget too small for one tensor', function () {
     // The largest tensor's buffers: base + 2 fine-tunes + output, bf16; PCB's work: (2·2 + 1) float32 arrays.
     const tensorBytes = 4 * 2 * largest, workBytes = 5 * 4 * largest;
     const budget = RUNTIME_OVERHEAD_BYTES + tensorBytes + Math.floor(workBytes / 2);
-    const pcbConfig = writeConfig(dir, 'pcb-memory', { merge_method: 'pcb', base_model: './base', models: [{ model: './ft0' }, { model: './ft1' }] });
+    const pcbConfig = writeConfig(dir, 'pcb-memory', methodConfig('pcb'));
     await assert.rejects(merge(pcbConfig, path.join(dir, 'out-pcb-memory'), { maxMemory: budget }), (e: unknown) => {
       assert.ok(e instanceof DppaError && e.code === 'E_MEMORY', String(e));
       assert.match(e.message, /for pcb's work buffers/);

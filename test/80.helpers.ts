@@ -34,7 +34,7 @@ export function family(dir: string, options: FamilyOptions = {}): Promise<string
 }
 
 /** Configs of the three methods whose determinism matters most; model paths relative to `dir`. */
-export function methodConfig(method: 'ties' | 'dare_ties' | 'dppa' | 'task_arithmetic', seed = 5): Record<string, unknown> {
+export function methodConfig(method: 'ties' | 'dare_ties' | 'dppa' | 'task_arithmetic' | 'pcb', seed = 5): Record<string, unknown> {
   const models = [{ model: './ft0', parameters: { weight: 1 } }, { model: './ft1', parameters: { weight: 0.7 } }];
   switch (method) {
     case 'ties':
@@ -43,6 +43,8 @@ export function methodConfig(method: 'ties' | 'dare_ties' | 'dppa' | 'task_arith
       return { merge_method: 'dare_ties', base_model: './base', models: models.map((m) => ({ ...m, parameters: { ...m.parameters, density: 0.4 } })), parameters: { seed } };
     case 'dppa':
       return { merge_method: 'dppa', base_model: './base', models, parameters: { partitions: [0.1, 0.2], amplify: [1.8, 1.0] } };
+    case 'pcb': // PCB takes no per-model weights
+      return { merge_method: 'pcb', base_model: './base', models: models.map((m) => ({ model: m.model })), parameters: { pcb_ratio: 0.3 } };
     default:
       return { merge_method: 'task_arithmetic', base_model: './base', models };
   }

@@ -230,26 +230,23 @@ export async function pcbStatistics(
   return stats;
 }
 
-/** Σ_t W_t τ_t / Σ_t W_t of one tensor, as float32 values (the merge is θ₀ + λ times it). */
+/**
+ * Σ_t W_t τ_t / Σ_t W_t of one tensor, as float32 values (the merge is θ₀ + λ times it), and
+ * each task's count of NaN/Inf in τ_t.
+ */
 export async function pcbMergeChunk(
   native: NativeBinding,
   buffers: PcbBuffers,
   deltas: Float32Array[],
   stats: PcbTaskStatistics[],
-): Promise<Float32Array> {
+): Promise<{ merged: Float32Array; nonFinite: Float64Array }> {
   const score = await scores(native, deltas, stats, buffers);
   const merged = buffers.get('merged', 0, deltas[0].length);
   // Per element, over the tasks whose score reaches the threshold: w = (score − threshold) /
   // (max − threshold), merged = Σ w·c / Σ w (NativeBinding.pcbMerge).
   const params = Float64Array.from(stats.flatMap((s) => [s.clipLow, s.clipHigh, s.scoreThreshold, s.scoreMax]));
-  await native.pcbMerge(deltas, score, params, merged);
-  return merged;
-}
-
-function countNonFinite(values: Float32Array): number {
-  let count = 0;
-  for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) count++;
-  return count;
+  const { nonFinite } = await native.pcbMerge(deltas, score, params, merged);
+  return { merged, nonFinite };
 }
 
 async function decodeDeltas(native: NativeBinding, buffers: PcbBuffers, base: TensorInput, models: TensorInput[], n: number): Promise<Float32Array[]> {
@@ -288,9 +285,9 @@ export const pcb: MethodDefinition = {
     const deltas = await decodeDeltas(work.native, buffers, work.base, work.models.map((m) => m.input), n);
     const stats = run?.stats ??
       (await pcbStatistics(work.native, buffers, async (visit) => visit(deltas), deltas.length, work.params.number('pcb_ratio')));
-    const merged = await pcbMergeChunk(work.native, buffers, deltas, stats);
+    const { merged, nonFinite } = await pcbMergeChunk(work.native, buffers, deltas, stats);
     const mergedInput = { data: new Uint8Array(merged.buffer, merged.byteOffset, merged.byteLength), dtype: 'F32' as const };
     const result = await work.native.linearCombine([work.base, mergedInput], Float64Array.of(1, work.params.number('lambda')), work.out, work.outDtype);
-    return { nonFinite: Float64Array.of(result.nonFinite[0], ...deltas.map(countNonFinite)) };
+    return { nonFinite: Float64Array.of(result.nonFinite[0], ...nonFinite) };
   },
 };

@@ -199,10 +199,11 @@ void pcbScores(const std::vector<const float*>& deltas, size_t n, const PcbTaskP
 // PCB's weighted mean: per element, over the tasks t whose score s_t >= threshold_t (in order):
 //   w_t = (s_t - threshold_t) / (max_t - threshold_t)  (1 when that range is not > 0)
 //   out[i] = float(Σ w_t·c_t / Σ w_t)  (0 when Σ w_t is not > 0), c_t as pcbScores, in float64.
+// Returns each task's count of NaN/Inf deltas (it reads every one anyway).
 struct PcbMergeParams {
   double clipLow, clipHigh, threshold, max;
 };
-void pcbMerge(const std::vector<const float*>& deltas, const std::vector<const float*>& scores, size_t n,
+std::vector<double> pcbMerge(const std::vector<const float*>& deltas, const std::vector<const float*>& scores, size_t n,
               const PcbMergeParams* params, float* out);
 // Exact order statistics of float32 values (PCB's quantiles and score threshold): with key =
 // the float's bits mapped to an unsigned integer that orders like the float (negatives: every

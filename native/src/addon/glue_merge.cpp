@@ -152,7 +152,7 @@ Napi::Value PcbScoresJs(const Napi::CallbackInfo& info) {
 }
 
 // pcbMerge(deltas: Float32Array[], scores: Float32Array[], params: Float64Array (clipLow,
-// clipHigh, threshold, max per task), out: Float32Array).
+// clipHigh, threshold, max per task), out: Float32Array) -> { nonFinite: Float64Array }.
 Napi::Value PcbMergeJs(const Napi::CallbackInfo& info) {
   auto job = std::make_unique<Job>();
   const PcbArrays arrays = requirePcbArrays(info[0], info[1], "pcbMerge", *job);
@@ -161,10 +161,11 @@ Napi::Value PcbMergeJs(const Napi::CallbackInfo& info) {
   float* out = reinterpret_cast<float*>(requireTypedArray(info[3], napi_float32_array, "Float32Array", "pcbMerge(out)", *job, &outLength));
   if (outLength != arrays.n)
     throwTypeError(info.Env(), "pcbMerge(out) has " + std::to_string(outLength) + " elements, expected " + std::to_string(arrays.n));
-  job->work = [arrays, params, out] {
-    pcbMerge(arrays.deltas, std::vector<const float*>(arrays.scores.begin(), arrays.scores.end()), arrays.n, params.data(), out);
+  auto result = std::make_shared<std::vector<double>>();
+  job->work = [arrays, params, out, result] {
+    *result = pcbMerge(arrays.deltas, std::vector<const float*>(arrays.scores.begin(), arrays.scores.end()), arrays.n, params.data(), out);
   };
-  job->result = [](Napi::Env e) -> Napi::Value { return e.Undefined(); };
+  job->result = [result](Napi::Env e) -> Napi::Value { return nonFiniteResult(e, *result); };
   return queueJob(info.Env(), std::move(job));
 }
 

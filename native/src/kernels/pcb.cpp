@@ -54,17 +54,22 @@ void pcbScores(const std::vector<const float*>& deltas, size_t n, const PcbTaskP
   });
 }
 
-void pcbMerge(const std::vector<const float*>& deltas, const std::vector<const float*>& scores, size_t n,
-              const PcbMergeParams* params, float* out) {
+std::vector<double> pcbMerge(const std::vector<const float*>& deltas, const std::vector<const float*>& scores, size_t n,
+                             const PcbMergeParams* params, float* out) {
   const size_t tasks = deltas.size();
   if (tasks > kMaxPcbTasks) throw std::invalid_argument("pcbMerge: at most " + std::to_string(kMaxPcbTasks) + " tasks");
-  if (n == 0) return;
+  std::vector<double> nonFinite(tasks, 0.0);
+  if (n == 0) return nonFinite;
+  const size_t chunks = chunkCount(n);
+  std::vector<uint64_t> counts(chunks * tasks, 0);  // per chunk: no sharing between workers
   pool::workerSlots();
-  pool::parallelFor(chunkCount(n), [&](size_t task, unsigned) {
+  pool::parallelFor(chunks, [&](size_t task, unsigned) {
     const Range r = chunkRange(task, n);
+    uint64_t* notFinite = counts.data() + task * tasks;
     for (size_t i = r.begin; i < r.end; ++i) {
       double weighted = 0, total = 0;
       for (size_t t = 0; t < tasks; ++t) {
+        notFinite[t] += std::isfinite(deltas[t][i]) ? 0 : 1;
         const PcbMergeParams& p = params[t];
         const double score = scores[t][i];
         if (!(score >= p.threshold)) continue;
@@ -76,6 +81,9 @@ void pcbMerge(const std::vector<const float*>& deltas, const std::vector<const f
       out[i] = total > 0 ? float(weighted / total) : 0.0f;
     }
   });
+  for (size_t c = 0; c < chunks; ++c)
+    for (size_t t = 0; t < tasks; ++t) nonFinite[t] += double(counts[c * tasks + t]);
+  return nonFinite;
 }
 
 namespace {
