@@ -153,10 +153,10 @@ function vmHwmKb(pid: number): number {
 }
 
 /** One CLI merge; peak RSS from GNU time's %M when present, else by polling VmHWM. */
-export async function cliMerge(config: string, out: string, threads: number): Promise<MergeRun> {
+export async function cliMerge(config: string, out: string, threads: number, extraArgs: string[] = []): Promise<MergeRun> {
   await fsp.rm(out, { recursive: true, force: true });
   const cli = path.join(REPO_ROOT, 'bin', 'dppa.js');
-  const args = [cli, 'merge', config, out, '-j', String(threads), '--overwrite', '--quiet'];
+  const args = [cli, 'merge', config, out, '-j', String(threads), '--overwrite', '--quiet', ...extraArgs];
   const useTime = fs.existsSync('/usr/bin/time');
   const marker = 'DPPA_BENCH_MAXRSS_KB';
   const start = process.hrtime.bigint();

@@ -12,7 +12,9 @@
 # The table comes last. Exit status: non-zero on any build failure or mismatch.
 # Env: DPPA_CUDA_ARCH (e.g. 90; default: the GPU's compute capability, else "80;90"),
 #      BENCH_ELEMENTS (kernel tensor size, default 2^26), E2E_ELEMENTS (default 2^25),
-#      BUILD_DIR (default build-cuda-bench), JOBS, DPPA_NO_CMAKE=1 (build with nvcc directly).
+#      BUILD_DIR (default build-cuda-bench), JOBS, DPPA_NO_CMAKE=1 (build with nvcc directly),
+#      DPPA_PREBUILT=1 (use the programs already in BUILD_DIR, built elsewhere with nvcc: device
+#      time is scarce, and the build needs no GPU).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD_DIR=${BUILD_DIR:-build-cuda-bench}
@@ -30,7 +32,12 @@ ARCH=${ARCH:-80;90}
 echo "== build (CUDA arch $ARCH, $JOBS jobs) =="
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null || true
 t0=$(date +%s)
-if [ -z "${DPPA_NO_CMAKE:-}" ] && command -v cmake >/dev/null 2>&1; then
+if [ -n "${DPPA_PREBUILT:-}" ]; then
+  for p in dppa_cuda_hostcheck dppa_cuda_selftest; do
+    [ -x "$BUILD_DIR/$p" ] || { echo "DPPA_PREBUILT: $BUILD_DIR/$p is missing"; exit 1; }
+  done
+  echo "using the programs prebuilt in $BUILD_DIR"
+elif [ -z "${DPPA_NO_CMAKE:-}" ] && command -v cmake >/dev/null 2>&1; then
   GEN=()
   command -v ninja >/dev/null 2>&1 && GEN=(-G Ninja)
   cmake -S native/src/cuda -B "$BUILD_DIR" "${GEN[@]}" -DCMAKE_BUILD_TYPE=Release "-DCMAKE_CUDA_ARCHITECTURES=$ARCH" >/dev/null
