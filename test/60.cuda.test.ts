@@ -3,6 +3,10 @@
 // skipped with the reason in its title; nothing here may fail on a machine without a GPU.
 // The GPU path is chosen with `setDevice('cuda' | 'cpu' | 'auto')` once the addon exposes it.
 import * as assert from 'assert';
+import { execFileSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
 import { native } from '../lib/native';
 import type { InputDType, NativeBinding, OutputDType, Sparsify } from '../lib/binding';
 
@@ -49,6 +53,19 @@ function tiedBF16(n: number): Uint8Array {
   return new Uint8Array(out.buffer);
 }
 
+/**
+ * tiedBF16 with every fifth element (from `offset`) a special: NaNs of several payloads and both
+ * signs, a signaling NaN, ±Inf, ±0. x86 propagates a NaN operand's bits and gives 0xFFC0... for
+ * Inf - Inf; CUDA's own arithmetic gives 0x7FFF... for both, so these catch a GPU path that does
+ * not reproduce the CPU's NaN bits.
+ */
+function withSpecialsBF16(n: number, offset: number): Uint8Array {
+  const specials = [0x7fc0, 0x7fc5, 0xffc1, 0x7f81, 0x7f80, 0xff80, 0x8000, 0x0000];
+  const out = new Uint16Array(tiedBF16(n).buffer);
+  for (let i = offset % 5, k = offset; i < n; i += 5, k += 3) out[i] = specials[k % specials.length];
+  return new Uint8Array(out.buffer);
+}
+
 const DTYPE_SIZE: Record<InputDType, number> = { F32: 4, F16: 2, BF16: 2, F64: 8, F8_E4M3: 1, F8_E5M2: 1 };
 
 function sameBytes(a: ArrayBufferView, b: ArrayBufferView, label: string): void {
@@ -66,6 +83,26 @@ describe('60 cuda', function () {
       n = native();
     } catch (e) {
       loadError = (e as Error).message.split('\n')[0];
+    }
+  });
+
+  it('the device element functions, compiled for this CPU, match the reference (dppa_cuda_hostcheck; no GPU needed)', function () {
+    // device_math.cuh (decode, encode, Philox, and the x86 NaN bits of addCpu & co.) built as
+    // host code, so its bit-level logic is checked on every machine, not only where a GPU is lent.
+    const src = path.join(__dirname, '..', '..', 'native', 'src', 'cuda');
+    const exe = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'dppa-hostcheck-')), 'hostcheck');
+    try {
+      try {
+        execFileSync('c++', ['--version'], { stdio: 'ignore' });
+      } catch {
+        skipWith(this, 'no C++ compiler (c++) on PATH');
+      }
+      execFileSync('c++', ['-std=c++17', '-O2', '-ffp-contract=off', `-I${src}`, path.join(src, 'hostcheck.cpp'), path.join(src, 'reference.cpp'), '-o', exe], { stdio: 'pipe' });
+      const report = execFileSync(exe, { encoding: 'utf8' });
+      assert.match(report, /NaN bits of add\/sub\/mul\/div: 0 mismatches/, report);
+      assert.match(report, /^PASSED$/m, report);
+    } finally {
+      fs.rmSync(path.dirname(exe), { recursive: true, force: true });
     }
   });
 
@@ -146,6 +183,43 @@ describe('60 cuda', function () {
         const dare: Sparsify = { kind: 'random', stream: { seedLo: 1, seedHi: 2, streamLo: 3, streamHi: 4 }, density: 0.3, rescale: 1 / 0.3 };
         const [pc, pg] = await both(() => n!.sparsifyStats(input, dare));
         assert.deepStrictEqual(pg, pc, `sparsifyStats DARE n=${size}`);
+      }
+    });
+
+    it('NaN and Inf: delta and merges give the CPU NaN bits (propagated payloads, default NaN)', async function () {
+      for (const size of SIZES) {
+        const base = { data: withSpecialsBF16(size, 0), dtype: 'BF16' as const };
+        const fts = [1, 2, 3].map((k) => withSpecialsBF16(size, k));
+        const deltas = [new Float32Array(size), new Float32Array(size)];
+        let j = 0;
+        await both(() => n!.delta({ base, ft: { data: fts[0], dtype: 'BF16' } }, deltas[j++]));
+        sameBytes(deltas[1], deltas[0], `delta with specials n=${size}`);
+        const rules = await n!.selectThresholds({ base, ft: { data: fts[0], dtype: 'BF16' } }, new Float64Array([Math.floor(size / 10), Math.floor(size / 2)]));
+        const sparsify: Sparsify[] = [
+          { kind: 'bands', rules, factor: new Float64Array([1.8, 1.0]) },
+          { kind: 'random', stream: { seedLo: 5, seedHi: 6, streamLo: 7, streamHi: 8 }, density: 0.4, rescale: 2.5 },
+          { kind: 'dense', factor: 0.7 },
+        ];
+        for (const outDtype of ['F32', 'BF16', 'F16'] as OutputDType[]) {
+          for (const consensus of ['none', 'sum'] as const) {
+            const es = outDtype === 'F32' ? 4 : 2;
+            const outs = [new Uint8Array(size * es), new Uint8Array(size * es)];
+            let k = 0;
+            const [rc, rg] = await both(() =>
+              n!.mergeTensor({
+                base,
+                models: fts.map((data, t) => ({ data, dtype: 'BF16' as const, weight: [1, -0.5, 0.8][t], sparsify: sparsify[t] })),
+                consensus,
+                normalize: true,
+                lambda: 0.9,
+                out: outs[k++],
+                outDtype,
+              }),
+            );
+            sameBytes(outs[1], outs[0], `merge with specials ${consensus} -> ${outDtype} n=${size}`);
+            assert.deepStrictEqual(Array.from(rg.nonFinite), Array.from(rc.nonFinite));
+          }
+        }
       }
     });
 

@@ -114,6 +114,23 @@ __device__ __forceinline__ bool keptByRule(uint32_t a, uint64_t i, uint32_t bits
   return a > bits || (a == bits && (int64_t)i <= cutoff);
 }
 
+// ---- float ops with the CPU's NaN bits ----------------------------------------------------
+// The CPU kernels run on x86 (SSE/AVX), where a NaN result is the first NaN operand made quiet,
+// or, for an invalid operation on two numbers (Inf - Inf, 0 * Inf, Inf / Inf), the "default NaN"
+// 0xFFC00000. CUDA returns its canonical NaN 0x7FFFFFFF in every case. Each op whose result can
+// reach an output goes through these, so with NaN inputs (--allow-nonfinite) the GPU writes the
+// CPU's bytes, and the histograms of |delta| (which hold NaN's bits) count the same bins.
+__device__ __forceinline__ float withCpuNaN(float a, float b, float r) {
+  if (r == r) return r;
+  if (a != a) return bitsToFloat(floatToBits(a) | 0x00400000u);
+  if (b != b) return bitsToFloat(floatToBits(b) | 0x00400000u);
+  return bitsToFloat(0xFFC00000u);
+}
+__device__ __forceinline__ float addCpu(float a, float b) { return withCpuNaN(a, b, __fadd_rn(a, b)); }
+__device__ __forceinline__ float subCpu(float a, float b) { return withCpuNaN(a, b, __fsub_rn(a, b)); }
+__device__ __forceinline__ float mulCpu(float a, float b) { return withCpuNaN(a, b, __fmul_rn(a, b)); }
+__device__ __forceinline__ float divCpu(float a, float b) { return withCpuNaN(a, b, __fdiv_rn(a, b)); }
+
 __device__ __forceinline__ bool isNonFinite(float x) { return (floatToBits(x) & 0x7F800000u) == 0x7F800000u; }
 
 }  // namespace cuda

@@ -1,7 +1,8 @@
 // dppa_cuda_hostcheck: compiles the element-level device functions of device_math.cuh as host
 // code (the CUDA intrinsics they use are given exact host definitions below) and checks them
 // against the plain reference: every f16/bf16/f8 pattern decoded, a sweep of float32 patterns
-// encoded, Philox words. Needs no GPU, so the bit-level code is verified on any machine.
+// encoded, Philox words, and addCpu & co. against this CPU's own arithmetic on NaN, Inf, zeros
+// and numbers. Needs no GPU, so the bit-level code is verified on any machine.
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -20,7 +21,13 @@ inline uint32_t __float_as_uint(float f) {
   std::memcpy(&u, &f, 4);
   return u;
 }
-inline float __fmul_rn(float a, float b) { return a * b; }
+// The float intrinsics as the GPU computes them: IEEE results, but every NaN result is CUDA's
+// canonical 0x7FFFFFFF (no NaN propagation), which is what addCpu & co. must undo.
+inline float cudaNaN(float r) { return r == r ? r : __uint_as_float(0x7FFFFFFFu); }
+inline float __fadd_rn(float a, float b) { return cudaNaN(a + b); }
+inline float __fsub_rn(float a, float b) { return cudaNaN(a - b); }
+inline float __fmul_rn(float a, float b) { return cudaNaN(a * b); }
+inline float __fdiv_rn(float a, float b) { return cudaNaN(a / b); }
 inline uint32_t __umulhi(uint32_t a, uint32_t b) { return uint32_t((uint64_t(a) * b) >> 32); }
 inline float __double2float_rn(double d) { return float(d); }
 }  // namespace
@@ -69,7 +76,22 @@ int main() {
   const Philox4 k = philox4x32_10(0, 0, 0, 0, 0, 0);
   if (k.v[0] != 0x6627e8d5u || k.v[3] != 0x9b00dbd8u) ++badR;
   std::printf("philox: %ld mismatches\n", badR);
-  const long total = bad + badE + badR;
+  // addCpu & co. against this CPU's arithmetic (volatile: computed at run time, not folded).
+  long badN = 0;
+  const uint32_t specials[] = {0x00000000u, 0x80000000u, 0x3F800000u, 0xC0200000u, 0x7F800000u, 0xFF800000u,
+                               0x7F7FFFFFu, 0x00000001u, 0x7FC00000u, 0xFFC00000u, 0x7FC12345u, 0xFFE00001u,
+                               0x7F800001u, 0xFF812345u, 0x7FFFFFFFu};
+  for (uint32_t ua : specials)
+    for (uint32_t ub : specials) {
+      volatile float a = __uint_as_float(ua), b = __uint_as_float(ub);
+      const float x = a, y = b;
+      if (!same(addCpu(x, y), a + b)) ++badN;
+      if (!same(subCpu(x, y), a - b)) ++badN;
+      if (!same(mulCpu(x, y), a * b)) ++badN;
+      if (!same(divCpu(x, y), a / b)) ++badN;
+    }
+  std::printf("NaN bits of add/sub/mul/div: %ld mismatches\n", badN);
+  const long total = bad + badE + badR + badN;
   std::printf("%s\n", total ? "FAILED" : "PASSED");
   return total ? 1 : 0;
 }

@@ -1,6 +1,7 @@
 // The CUDA kernels. Every float op that could be contracted is an explicit __f*_rn intrinsic
 // (and the library is built with -fmad=false as a second guard), so per-element results are
-// the CPU's bit for bit. Sums over elements use a fixed tile/lane/tree order (see dppa_cuda.h).
+// the CPU's bit for bit; ops whose result reaches an output give x86's NaN bits (addCpu & co.,
+// device_math.cuh). Sums over elements use a fixed tile/lane/tree order (see dppa_cuda.h).
 #include "kernels.cuh"
 #include "device_math.cuh"
 
@@ -11,7 +12,7 @@ namespace {
 __device__ __forceinline__ float deltaAt(const DeltaSrc& s, uint64_t i) {
   const float f = decodeAt(s.ft, s.ftDtype, i);
   if (!s.base) return f;
-  return __fsub_rn(f, decodeAt(s.base, s.baseDtype, i));
+  return subCpu(f, decodeAt(s.base, s.baseDtype, i));
 }
 
 unsigned gridFor(uint64_t len, unsigned maxBlocks = 1u << 20) {
@@ -51,7 +52,7 @@ __device__ double blockTreeSum(double v, double* sh) {
 __device__ __forceinline__ float sparsifyValue(const SparsifyDev& sp, float d, uint64_t gi, bool& kept) {
   if (sp.kind == DPPA_CUDA_SPARSIFY_DENSE) {
     kept = true;
-    return __fmul_rn(sp.factor, d);
+    return mulCpu(sp.factor, d);
   }
   if (sp.kind == DPPA_CUDA_SPARSIFY_BANDS) {
     const uint32_t a = absBits(d);
@@ -59,7 +60,7 @@ __device__ __forceinline__ float sparsifyValue(const SparsifyDev& sp, float d, u
     for (int b = 0; b < sp.nbands; ++b) {
       if (keptByRule(a, gi, sp.bits[rb + b], sp.cutoff[rb + b])) {
         kept = true;
-        return __fmul_rn(sp.bandFactor[b], d);
+        return mulCpu(sp.bandFactor[b], d);
       }
     }
     kept = false;
@@ -67,7 +68,7 @@ __device__ __forceinline__ float sparsifyValue(const SparsifyDev& sp, float d, u
   }
   const float u = uniformFromWord(philoxWord(sp.stream, gi));
   kept = double(u) < sp.density;
-  return kept ? __fmul_rn(sp.rescale, d) : 0.0f;
+  return kept ? mulCpu(sp.rescale, d) : 0.0f;
 }
 
 __device__ __forceinline__ void storeEncoded(void* out, int32_t dtype, uint64_t i, float v) {
@@ -96,8 +97,8 @@ __global__ void __launch_bounds__(kBlock) mergeKernel(const __grid_constant__ Me
         const float x = decodeAt(m.data, m.dtype, i);
         if (isNonFinite(x)) atomicAdd(&nf[t + 1], 1u);
         bool kept;
-        const float v = sparsifyValue(m.sp, __fsub_rn(x, b), gi, kept);
-        mixed = __fadd_rn(mixed, __fmul_rn(m.weight, v));
+        const float v = sparsifyValue(m.sp, subCpu(x, b), gi, kept);
+        mixed = addCpu(mixed, mulCpu(m.weight, v));
         div = __fadd_rn(div, m.weight);
       }
     } else {
@@ -109,8 +110,8 @@ __global__ void __launch_bounds__(kBlock) mergeKernel(const __grid_constant__ Me
         const float x = decodeAt(m.data, m.dtype, i);
         if (isNonFinite(x)) atomicAdd(&nf[t + 1], 1u);
         bool kept;
-        const float v = sparsifyValue(m.sp, __fsub_rn(x, b), gi, kept);
-        const float w = __fmul_rn(m.weight, v);
+        const float v = sparsifyValue(m.sp, subCpu(x, b), gi, kept);
+        const float w = mulCpu(m.weight, v);
         W[t] = w;
         S = __fadd_rn(S, w);
         C += (w > 0.0f) - (w < 0.0f);
@@ -119,16 +120,16 @@ __global__ void __launch_bounds__(kBlock) mergeKernel(const __grid_constant__ Me
       for (int t = 0; t < p.nmodels; ++t) {
         const float w = W[t];
         if (positive ? (w > 0.0f) : (w < 0.0f)) {
-          mixed = __fadd_rn(mixed, w);
+          mixed = addCpu(mixed, w);
           div = __fadd_rn(div, p.models[t].weight);
         }
       }
     }
     if (p.normalize) {
       if (double(fabsf(div)) < 1e-8) div = 1.0f;
-      mixed = __fdiv_rn(mixed, div);
+      mixed = divCpu(mixed, div);
     }
-    storeEncoded(out, p.outDtype, i, __fadd_rn(b, __fmul_rn(p.lambda, mixed)));
+    storeEncoded(out, p.outDtype, i, addCpu(b, mulCpu(p.lambda, mixed)));
   }
   __syncthreads();
   for (int t = threadIdx.x; t <= p.nmodels; t += blockDim.x)
