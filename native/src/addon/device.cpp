@@ -115,7 +115,8 @@ std::vector<BandRules> selectThresholdsShared(Device device, const SharedDeltaVi
 }
 
 std::vector<double> mergeTensor(Device device, const MergeSpec& spec) {
-  bool covered = device == Device::Cuda && spec.models.size() <= kCudaMaxModels;
+  // The GPU kernels take 1..32 models; a merge of none (the output is the base) runs on the CPU.
+  bool covered = device == Device::Cuda && !spec.models.empty() && spec.models.size() <= kCudaMaxModels;
   for (const MergeModelSpec& model : spec.models) covered = covered && cudaCovers(model.sparsify);
   ROUTE(covered, mergeTensor(spec));
 }
