@@ -1,8 +1,10 @@
 // 17: PCB-Merging's native kernels: pcbScores and pcbMerge against the float64 formulas of
 // lib/methods/pcb.ts written out in JS (Math.exp, Math.tanh), on awkward sizes, 1 to 3 tasks,
 // with clipping, non-finite values and zero ranges; orderHistogram against a JS count of order
-// keys; all identical at 1 and 2 threads; argument checks.
+// keys, its extremes against a JS scan, and the |clip(τ)| range derived from them against a
+// scan of every value; all identical at 1 and 2 threads; argument checks.
 import * as assert from 'assert';
+import { ClipRangeExtremes } from '../lib/methods/pcb';
 import { native } from '../lib/native';
 import * as ref from './ref/kernels-ref';
 
@@ -174,6 +176,87 @@ describe('17 pcb: order histograms', () => {
     }
   });
 
+  it('gathers the extremes (least, largest, largest signed, least unsigned; NaN skipped) as a JS scan, running across calls', async () => {
+    const n = native();
+    const threads = n.getThreads();
+    const signBit = (x: number) => x < 0 || Object.is(x, -0);
+    try {
+      for (const size of [0, 1, 7, 4097, 65536 * 2 + 5]) {
+        for (const mix of ['mixed', 'positive', 'negative', 'infinite', 'nan'] as const) {
+          const r = ref.rng(size * 7 + mix.length);
+          const values = Float32Array.from({ length: size }, () => {
+            const u = (r() - 0.5) * 0.04;
+            if (mix === 'positive') return Math.abs(u);
+            if (mix === 'negative') return -Math.abs(u) - 1e-30;
+            if (mix === 'infinite') return r() < 0.5 ? Infinity : -Infinity;
+            if (mix === 'nan') return r() < 0.9 ? NaN : u;
+            return u;
+          });
+          if (mix === 'mixed') [-0, 0, NaN, -1e-45, 1e-45].forEach((v, i) => i < size && (values[i] = v));
+          // Two calls over halves: the entries are running extremes.
+          const expected = Float64Array.of(Infinity, -Infinity, -Infinity, Infinity);
+          for (const x of values) {
+            if (Number.isNaN(x)) continue;
+            expected[0] = Math.min(expected[0], x);
+            expected[1] = Math.max(expected[1], x);
+            // Among signed values -0 is the largest; among unsigned ones +0 the least.
+            if (signBit(x)) expected[2] = x > expected[2] || Object.is(expected[2], -Infinity) ? x : expected[2];
+            else expected[3] = x < expected[3] ? x : expected[3];
+          }
+          for (const t of [1, 2]) {
+            n.setThreads(t);
+            const extremes = Float64Array.of(Infinity, -Infinity, -Infinity, Infinity);
+            const half = size >> 1;
+            await n.orderHistogram(values.subarray(0, half), new Float64Array(65536), 16, 0, 0, extremes);
+            await n.orderHistogram(values.subarray(half), new Float64Array(65536), 16, 0, 0, extremes);
+            const label = `size ${size}, ${mix}, ${t} thread(s)`;
+            // Object.is: -0 and +0 are different answers here.
+            for (let k = 0; k < 4; k++) assert.ok(Object.is(extremes[k], expected[k]), `${label}: entry ${k} is ${extremes[k]}, expected ${expected[k]}`);
+          }
+        }
+      }
+    } finally {
+      n.setThreads(threads);
+    }
+  });
+
+  it('the |clip(τ)| range from the extremes equals a scan of every value, for any clip bounds (NaN and ±Inf included)', async () => {
+    const scan = (values: Float32Array, low: number, high: number): [number, number] => {
+      let least = Infinity, most = 0;
+      for (const x of values) {
+        const a = Math.abs(x < low ? low : x > high ? high : x);
+        if (a < least) least = a;
+        if (a > most) most = a;
+      }
+      return [least, most];
+    };
+    const r = ref.rng(1717);
+    const sets: Float32Array[] = [
+      new Float32Array(0),
+      Float32Array.of(NaN, NaN),
+      Float32Array.of(-0),
+      Float32Array.of(0, -0),
+      Float32Array.of(-Infinity),
+      Float32Array.of(Infinity, 3),
+      Float32Array.of(-Infinity, Infinity, NaN),
+      Float32Array.from({ length: 200 }, () => (r() - 0.5) * 4),
+      Float32Array.from({ length: 200 }, () => r() * 4 + 0.5),
+      Float32Array.from({ length: 200 }, () => -r() * 4 - 0.5),
+      Float32Array.from({ length: 200 }, (_, i) => (i % 3 === 0 ? NaN : i % 5 === 0 ? -Infinity : (r() - 0.7) * 4)),
+    ];
+    const bounds = [-Infinity, -3, -1, -0.25, -0, 0, 0.25, 1, 3, Infinity, NaN];
+    for (const [s, values] of sets.entries()) {
+      const extremes = new ClipRangeExtremes();
+      await native().orderHistogram(values, new Float64Array(65536), 16, 0, 0, extremes.values);
+      for (const low of bounds) {
+        for (const high of bounds) {
+          if (low > high) continue; // quantiles: low <= high, or NaN
+          assert.deepStrictEqual(extremes.absClipRange(low, high), scan(values, low, high), `set ${s}, clip [${low}, ${high}]`);
+        }
+      }
+    }
+  });
+
   it('orders keys like the floats they come from', async () => {
     const values = Float32Array.of(-Infinity, -2, -1e-45, -0, 0, 1e-45, 0.5, 2, Infinity);
     const counts = new Float64Array(65536);
@@ -199,6 +282,8 @@ describe('17 pcb: order histograms', () => {
       [() => n.orderHistogram(v, new Float64Array(16), 0, -1, 0), /prefixMask/],
       [() => n.orderHistogram(new Float64Array(4) as never, new Float64Array(16), 0, 0, 0), /values\).*Float32Array/],
       [() => n.orderHistogram(v, new Float32Array(16) as never, 0, 0, 0), /counts\).*Float64Array/],
+      [() => n.orderHistogram(v, new Float64Array(16), 0, 0, 0, new Float64Array(3)), /extremes\) must have 4 entries, has 3/],
+      [() => n.orderHistogram(v, new Float64Array(16), 0, 0, 0, new Float32Array(4) as never), /extremes\).*Float64Array/],
     ];
     for (const [fn, pattern] of cases) assert.throws(fn, (e: Error) => e instanceof TypeError && pattern.test(e.message), String(pattern));
   });

@@ -9,7 +9,7 @@
  * (the rest weigh 0), and the merge is θ₀ + λ · Σ_t W_t ⊙ τ_t / Σ_t W_t (0 where Σ W = 0).
  *
  * The scope of the quantiles, min/max and top-k is the whole model (as the paper; a
- * statistics pass of five streaming passes computes six numbers per task) or one tensor
+ * statistics pass of four streaming passes computes six numbers per task) or one tensor
  * (`scope: tensor`, the same passes in memory). Order statistics are exact: a radix
  * histogram of the float bits mapped to monotone integers, refined inside the chosen bins —
  * never a sort. δ is decoded, the scores (exp, tanh: most of the work) and the weighted mean
@@ -86,9 +86,10 @@ class OrderStatistics {
 
   constructor(private readonly native: NativeBinding) {}
 
-  async add(values: Float32Array): Promise<void> {
+  /** extremes: see NativeBinding.orderHistogram; gathered in the first pass only. */
+  async add(values: Float32Array, extremes?: Float64Array): Promise<void> {
     if (!this.refining) {
-      await this.native.orderHistogram(values, this.high, 16, 0, 0);
+      await this.native.orderHistogram(values, this.high, 16, 0, 0, extremes);
       this.count += values.length;
       return;
     }
@@ -132,28 +133,33 @@ function clip(x: number, low: number, high: number): number {
   return x < low ? low : x > high ? high : x;
 }
 
-// The two loops below use Math.min/max, branch-free (the sign of δ is a coin toss, and a
-// branchy loop ran 2-3x slower); NaN, which those would spread, is rare: its arrays take the
-// exact loop, which skips NaN.
+/**
+ * Four extremes of one task's δ over the scope, NaN skipped, gathered by the first statistics
+ * pass (NativeBinding.orderHistogram's `extremes`): enough for the least and the largest
+ * |clip(δ)| under any clip bounds, which are known only after the second pass. clip is monotone,
+ * so |clip(x)| falls, then rises, with x: its largest value is at the least or the largest x,
+ * and its least at the x on either side of 0 (the largest with the sign bit set, the least
+ * without it). This saves a pass over the model.
+ */
+export class ClipRangeExtremes {
+  /** [least, largest, largest with the sign bit set, least without it]; ±Inf where none yet. */
+  readonly values = Float64Array.of(Infinity, -Infinity, -Infinity, Infinity);
 
-/** The least and the largest |clip(x)| over the values (NaN skipped); [Infinity, 0] when none. */
-function absClipRange(values: Float32Array, low: number, high: number): [number, number] {
-  let least = Infinity, most = 0;
-  for (let i = 0; i < values.length; i++) {
-    const a = Math.abs(Math.min(high, Math.max(low, values[i])));
-    least = Math.min(least, a);
-    most = Math.max(most, a);
+  /** [least, largest] |clip(x, low, high)| over the values seen; [Infinity, 0] when none (or all NaN). */
+  absClipRange(low: number, high: number): [number, number] {
+    const [least, most, largestSigned, leastUnsigned] = this.values;
+    if (!(least <= most)) return [Infinity, 0];
+    const at = (x: number) => Math.abs(clip(x, low, high));
+    // ±Inf in a side's entry is a value seen when it is also the least (largest) value.
+    const sides: number[] = [];
+    if (largestSigned > -Infinity || least === -Infinity) sides.push(largestSigned);
+    if (leastUnsigned < Infinity || most === Infinity) sides.push(leastUnsigned);
+    return [Math.min(...sides.map(at)), Math.max(0, at(least), at(most))];
   }
-  if (!Number.isNaN(least + most)) return [least, most];
-  least = Infinity;
-  most = 0;
-  for (let i = 0; i < values.length; i++) {
-    const a = Math.abs(clip(values[i], low, high));
-    if (a < least) least = a;
-    if (a > most) most = a;
-  }
-  return [least, most];
 }
+
+// The loop below uses Math.max, branch-free (a branchy loop ran 2-3x slower); NaN, which it
+// would spread, is rare: its arrays take the exact loop, which skips NaN.
 
 /** The largest value (NaN skipped); -Infinity when none. */
 function largest(values: Float32Array): number {
@@ -177,8 +183,11 @@ async function scores(native: NativeBinding, deltas: Float32Array[], stats: PcbT
   return score;
 }
 
-/** Five streaming passes over the scope: clip quantiles, |τ| min/max, then the score threshold. */
-const STATISTICS_PASSES = 5;
+/**
+ * Four streaming passes over the scope: the clip quantiles (a histogram, then its refinement; the
+ * first also gathers the extremes that give the |τ| range), then the score threshold (likewise).
+ */
+const STATISTICS_PASSES = 4;
 export async function pcbStatistics(
   native: NativeBinding,
   buffers: PcbBuffers,
@@ -187,26 +196,21 @@ export async function pcbStatistics(
   ratio: number,
 ): Promise<PcbTaskStatistics[]> {
   const deltaOrder = Array.from({ length: tasks }, () => new OrderStatistics(native));
-  const addDeltas = async (deltas: Float32Array[]) => {
-    for (let t = 0; t < tasks; t++) await deltaOrder[t].add(deltas[t]);
-  };
-  await chunks(addDeltas);
+  const extremes = Array.from({ length: tasks }, () => new ClipRangeExtremes());
+  await chunks(async (deltas) => {
+    for (let t = 0; t < tasks; t++) await deltaOrder[t].add(deltas[t], extremes[t].values);
+  });
   const ranks = deltaOrder.map((o) => [quantileRanks(o.count, CLIP_LOW), quantileRanks(o.count, CLIP_HIGH)]);
   deltaOrder.forEach((o, t) => o.refine(ranks[t].flatMap(([a, b]) => [a, b])));
-  await chunks(addDeltas);
+  await chunks(async (deltas) => {
+    for (let t = 0; t < tasks; t++) await deltaOrder[t].add(deltas[t]);
+  });
 
   const stats: PcbTaskStatistics[] = deltaOrder.map((o, t) => {
     const [low, high] = ranks[t].map(([a, b, f]) => (o.count === 0 ? 0 : o.value(a) + f * (o.value(b) - o.value(a))));
-    return { clipLow: low, clipHigh: high, absMin: Infinity, absMax: 0, scoreThreshold: Infinity, scoreMax: -Infinity };
+    const [absMin, absMax] = extremes[t].absClipRange(low, high);
+    return { clipLow: low, clipHigh: high, absMin, absMax, scoreThreshold: Infinity, scoreMax: -Infinity };
   });
-  await chunks((deltas) =>
-    deltas.forEach((d, t) => {
-      const { clipLow, clipHigh } = stats[t];
-      const [absMin, absMax] = absClipRange(d, clipLow, clipHigh);
-      stats[t].absMin = Math.min(stats[t].absMin, absMin);
-      stats[t].absMax = Math.max(stats[t].absMax, absMax);
-    }),
-  );
 
   const scoreOrder = Array.from({ length: tasks }, () => new OrderStatistics(native));
   const visitScores = async (deltas: Float32Array[]) => {

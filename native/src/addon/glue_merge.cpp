@@ -169,7 +169,8 @@ Napi::Value PcbMergeJs(const Napi::CallbackInfo& info) {
   return queueJob(info.Env(), std::move(job));
 }
 
-// orderHistogram(values: Float32Array, counts: Float64Array, shift, prefixMask, prefixValue).
+// orderHistogram(values: Float32Array, counts: Float64Array, shift, prefixMask, prefixValue,
+//                extremes?: Float64Array(4)).
 Napi::Value OrderHistogramJs(const Napi::CallbackInfo& info) {
   auto job = std::make_unique<Job>();
   size_t n = 0, bins = 0;
@@ -182,7 +183,14 @@ Napi::Value OrderHistogramJs(const Napi::CallbackInfo& info) {
   const uint32_t shift = uint32_t(requireInteger(info[2], "orderHistogram(shift)", 0, 31));
   const uint32_t prefixMask = requireUint32(info[3], "orderHistogram(prefixMask)");
   const uint32_t prefixValue = requireUint32(info[4], "orderHistogram(prefixValue)");
-  job->work = [=] { orderHistogram(values, n, shift, prefixMask, prefixValue, counts, bins); };
+  double* extremes = nullptr;
+  if (info.Length() > 5 && !info[5].IsUndefined()) {
+    size_t four = 0;
+    extremes = reinterpret_cast<double*>(
+        requireTypedArray(info[5], napi_float64_array, "Float64Array", "orderHistogram(extremes)", *job, &four));
+    if (four != 4) throwTypeError(info.Env(), "orderHistogram(extremes) must have 4 entries, has " + std::to_string(four));
+  }
+  job->work = [=] { orderHistogram(values, n, shift, prefixMask, prefixValue, counts, bins, extremes); };
   job->result = [](Napi::Env e) -> Napi::Value { return e.Undefined(); };
   return queueJob(info.Env(), std::move(job));
 }

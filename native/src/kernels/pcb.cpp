@@ -99,10 +99,61 @@ OrderHistogramScratch& keptOrderCounts() {
   return scratch;
 }
 
+uint32_t orderKey(uint32_t bits) { return bits ^ (uint32_t(int32_t(bits) >> 31) | 0x80000000u); }
+
+float fromOrderKey(uint32_t key) {
+  const uint32_t bits = key & 0x80000000u ? key & 0x7FFFFFFFu : ~key;
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+// Extremes of the order keys of non-NaN values. Keys of NaN are 0..0x007FFFFE (negative NaN)
+// and 0xFF800001..0xFFFFFFFF (positive NaN), so 0 and 0xFFFFFFFF mean "none".
+struct KeyExtremes {
+  uint32_t least = 0xFFFFFFFFu, most = 0, largestSigned = 0, leastUnsigned = 0xFFFFFFFFu;
+  void add(uint32_t bits, uint32_t key) {
+    // Branch-free selects: the sign of a δ is a coin toss.
+    const bool number = (bits & 0x7FFFFFFFu) <= 0x7F800000u;
+    const bool signedSide = key < 0x80000000u;
+    least = std::min(least, number ? key : 0xFFFFFFFFu);
+    most = std::max(most, number ? key : 0u);
+    largestSigned = std::max(largestSigned, number && signedSide ? key : 0u);
+    leastUnsigned = std::min(leastUnsigned, number && !signedSide ? key : 0xFFFFFFFFu);
+  }
+  void add(const KeyExtremes& o) {
+    least = std::min(least, o.least);
+    most = std::max(most, o.most);
+    largestSigned = std::max(largestSigned, o.largestSigned);
+    leastUnsigned = std::min(leastUnsigned, o.leastUnsigned);
+  }
+  void into(double* extremes) const {
+    if (least != 0xFFFFFFFFu) extremes[0] = std::min(extremes[0], double(fromOrderKey(least)));
+    if (most != 0) extremes[1] = std::max(extremes[1], double(fromOrderKey(most)));
+    if (largestSigned != 0) extremes[2] = std::max(extremes[2], double(fromOrderKey(largestSigned)));
+    if (leastUnsigned != 0xFFFFFFFFu) extremes[3] = std::min(extremes[3], double(fromOrderKey(leastUnsigned)));
+  }
+};
+
+template <bool kExtremes>
+void countOrderKeys(const float* values, Range r, uint32_t shift, uint32_t prefixMask, uint32_t prefixValue,
+                    uint32_t binMask, uint64_t* hist, KeyExtremes* extremes) {
+  KeyExtremes local;
+  for (size_t i = r.begin; i < r.end; ++i) {
+    uint32_t bits;
+    std::memcpy(&bits, values + i, 4);
+    const uint32_t key = orderKey(bits);
+    // Where nothing is masked, every value counts: no compare in the loop.
+    if (prefixMask == 0 || (key & prefixMask) == prefixValue) ++hist[(key >> shift) & binMask];
+    if (kExtremes) local.add(bits, key);
+  }
+  if (kExtremes) extremes->add(local);
+}
+
 }  // namespace
 
 void orderHistogram(const float* values, size_t n, uint32_t shift, uint32_t prefixMask, uint32_t prefixValue,
-                    double* counts, size_t bins) {
+                    double* counts, size_t bins, double* extremes) {
   if (bins == 0 || bins > 65536 || (bins & (bins - 1)) != 0)
     throw std::invalid_argument("orderHistogram: bins must be a power of two <= 65536");
   if (shift > 31) throw std::invalid_argument("orderHistogram: shift must be 0..31");
@@ -112,21 +163,19 @@ void orderHistogram(const float* values, size_t n, uint32_t shift, uint32_t pref
   std::vector<uint64_t> own;
   std::vector<uint64_t>& perWorker = lock.owns_lock() ? keptOrderCounts().perWorker : own;
   perWorker.assign(size_t(workers) * bins, 0);
+  std::vector<KeyExtremes> workerExtremes(workers);
   const uint32_t binMask = uint32_t(bins - 1);
   pool::parallelFor(chunkCount(n), [&](size_t task, unsigned worker) {
-    const Range r = chunkRange(task, n);
     uint64_t* hist = perWorker.data() + size_t(worker) * bins;
-    for (size_t i = r.begin; i < r.end; ++i) {
-      uint32_t bits;
-      std::memcpy(&bits, values + i, 4);
-      // Branch-free: the sign of a δ or a score is a coin toss.
-      const uint32_t key = bits ^ (uint32_t(int32_t(bits) >> 31) | 0x80000000u);
-      // Where nothing is masked, every value counts: no compare in the loop.
-      if (prefixMask == 0 || (key & prefixMask) == prefixValue) ++hist[(key >> shift) & binMask];
-    }
+    if (extremes)
+      countOrderKeys<true>(values, chunkRange(task, n), shift, prefixMask, prefixValue, binMask, hist, &workerExtremes[worker]);
+    else
+      countOrderKeys<false>(values, chunkRange(task, n), shift, prefixMask, prefixValue, binMask, hist, nullptr);
   });
   for (unsigned w = 0; w < workers; ++w)
     for (size_t b = 0; b < bins; ++b) counts[b] += double(perWorker[size_t(w) * bins + b]);
+  if (extremes)
+    for (const KeyExtremes& e : workerExtremes) e.into(extremes);
 }
 
 }  // namespace dppa
