@@ -7,6 +7,7 @@
  * the CPU's bits (native/src/cuda/README.md), and this checks that promise through the whole
  * path a user runs, DP's model-wide statistics included. Times are the fastest of two merges
  * per device, from the page cache, with the read bound of the same run beside them.
+ * DPPA_CUDA_PIN=0 runs the GPU merges with their buffers unpinned (staged), for comparison.
  */
 import * as fs from 'fs';
 import * as fsp from 'fs/promises';
@@ -48,6 +49,8 @@ async function main(argv: string[]): Promise<number> {
     input_gb: fam.bytes / 1e9,
     threads,
     read_bound_seconds: readBound,
+    // The GPU merges' buffers pinned for direct copies (DPPA_CUDA_PIN=0 turns it off: staging).
+    cuda_pinned_buffers: process.env.DPPA_CUDA_PIN !== '0',
   };
   for (const method of ['ties', 'dppa'] as const) {
     const runs: Record<Device, MergeRun[]> = { cpu: [], cuda: [] };

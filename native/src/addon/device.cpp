@@ -58,6 +58,24 @@ Device selectDevice(const std::string& name) {
   return device;
 }
 
+bool pinHostForDevice(void* p, size_t bytes) {
+#ifdef DPPA_ROUTE_CUDA
+  return currentDevice() == Device::Cuda && cuda::pin(p, bytes, nullptr);
+#else
+  (void)p;
+  (void)bytes;
+  return false;
+#endif
+}
+
+void unpinHost(void* p) {
+#ifdef DPPA_ROUTE_CUDA
+  cuda::unpin(p);
+#else
+  (void)p;
+#endif
+}
+
 #ifdef DPPA_ROUTE_CUDA
 #define ROUTE(condition, call) \
   do {                         \

@@ -20,6 +20,12 @@ Device currentDevice();
 Device selectDevice(const std::string& name);
 const char* deviceName(Device device);
 
+// Pins host memory for the current device (dppa_cuda_pin) when it is the GPU, so that jobs
+// reading or writing it skip their staging copy; false (the memory works all the same) on the
+// CPU, without CUDA, or when pinning fails. unpinHost before freeing what was pinned.
+bool pinHostForDevice(void* p, size_t bytes);
+void unpinHost(void* p);
+
 // The kernels of dppa/kernels.h, on the given device.
 namespace routed {
 void decode(Device device, const TensorView& src, float* out);

@@ -4,12 +4,15 @@
 // virtual machines a page fault is expensive: the first touch of a 50 MB buffer costs ~12,000
 // faults with 4 KiB pages and ~25 with 2 MiB ones. Where the kernel honours MADV_HUGEPAGE
 // (transparent_hugepage = madvise or always) these buffers use huge pages; elsewhere they are
-// ordinary memory. The ArrayBuffer owns the mapping and unmaps it when collected.
+// ordinary memory. When the device is the GPU they are also pinned, so that its jobs copy
+// straight between them and the device instead of through staging buffers on one CPU thread.
+// The ArrayBuffer owns the mapping and unpins and unmaps it when collected.
 #include <sys/mman.h>
 
 #include <cstddef>
 
 #include "args.h"
+#include "device.h"
 #include "glue.h"
 
 namespace dppa {
@@ -18,7 +21,17 @@ namespace {
 
 constexpr size_t kHugePage = size_t(2) << 20;
 
-void unmap(napi_env, void* data, void* hint) { munmap(data, reinterpret_cast<size_t>(hint)); }
+struct Mapping {
+  size_t bytes;
+  bool pinned;
+};
+
+void unmap(napi_env, void* data, void* hint) {
+  const Mapping* mapping = static_cast<const Mapping*>(hint);
+  if (mapping->pinned) unpinHost(data);
+  munmap(data, mapping->bytes);
+  delete mapping;
+}
 
 Napi::Value allocateBuffer(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -30,9 +43,10 @@ Napi::Value allocateBuffer(const Napi::CallbackInfo& info) {
 #ifdef MADV_HUGEPAGE
   madvise(data, mapped, MADV_HUGEPAGE);  // a hint: ignored where huge pages are off
 #endif
+  Mapping* mapping = new Mapping{mapped, pinHostForDevice(data, mapped)};
   napi_value arrayBuffer;
-  if (napi_create_external_arraybuffer(env, data, bytes, unmap, reinterpret_cast<void*>(mapped), &arrayBuffer) != napi_ok) {
-    munmap(data, mapped);
+  if (napi_create_external_arraybuffer(env, data, bytes, unmap, mapping, &arrayBuffer) != napi_ok) {
+    unmap(env, data, mapping);
     throw Napi::Error::New(env, "dppa: could not wrap a buffer of " + std::to_string(bytes) + " bytes");
   }
   Napi::MemoryManagement::AdjustExternalMemory(env, int64_t(mapped));

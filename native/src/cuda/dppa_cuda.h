@@ -165,6 +165,15 @@ int dppa_cuda_sparsify_stats(const dppa_cuda_delta_input* in, const dppa_cuda_sp
 int dppa_cuda_random_uniform(const dppa_cuda_random_stream* stream, uint64_t start, float* out, uint64_t n,
                              char* err, size_t err_size);
 
+// Pins host memory [p, p + bytes) (cudaHostRegister), so that jobs whose inputs or output lie
+// in it copy straight between it and the device: without it, each job first copies its inputs
+// into the merger's own pinned buffers (and its output out of them) on the calling thread.
+// Returns 0 on success; otherwise err says why, and the memory still works, through staging.
+// Call dppa_cuda_unpin(p) before the memory is freed. DPPA_CUDA_PIN=0 in the environment turns
+// pinning off (every call then fails with that reason): for comparisons.
+int dppa_cuda_pin(void* p, size_t bytes, char* err, size_t err_size);
+void dppa_cuda_unpin(void* p);
+
 // Tuning / tests: elements per streamed chunk (rounded down to a multiple of 4096, minimum
 // 4096); 0 restores the automatic size (from free device memory).
 void dppa_cuda_set_chunk_elements(uint64_t n);
@@ -209,6 +218,7 @@ class CudaMerger {
                                     double* sum_abs_kept, double* kept) = 0;
   virtual std::string randomUniform(const dppa_cuda_random_stream& stream, uint64_t start, float* out,
                                     uint64_t n) = 0;
+  virtual std::string pin(void* p, size_t bytes) = 0;  // dppa_cuda_pin
 };
 
 #if defined(DPPA_CUDA_HAVE_CPU_API)
@@ -216,6 +226,8 @@ class CudaMerger {
 // semantics, errors thrown as std::runtime_error / std::invalid_argument. The addon can pick
 // `dppa::cuda::mergeTensor(spec)` or `dppa::mergeTensor(spec)` with one branch.
 bool available(std::string* description);  // description: device name, or why not
+bool pin(void* p, size_t bytes, std::string* why);  // dppa_cuda_pin
+void unpin(void* p);                                // dppa_cuda_unpin
 void decode(const TensorView& src, float* out);
 void encode(const float* src, size_t n, DType outDtype, uint8_t* out);
 void delta(const DeltaView& in, float* out);

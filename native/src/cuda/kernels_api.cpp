@@ -72,6 +72,15 @@ bool available(std::string* description) {
   return ok == 1;
 }
 
+bool pin(void* p, size_t bytes, std::string* why) {
+  char buf[512];
+  const int rc = dppa_cuda_pin(p, bytes, buf, sizeof buf);
+  if (why) *why = buf;
+  return rc == 0;
+}
+
+void unpin(void* p) { dppa_cuda_unpin(p); }
+
 void decode(const TensorView& src, float* out) {
   char err[kErr];
   const dppa_cuda_tensor t = toC(src);

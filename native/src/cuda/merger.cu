@@ -398,6 +398,10 @@ class Impl final : public CudaMerger {
     });
   }
 
+  std::string pin(void* p, size_t bytes) override {
+    return guard([&] { CK(cudaHostRegister(p, bytes, cudaHostRegisterDefault)); });
+  }
+
  private:
   template <class F>
   std::string guard(F&& f) {
@@ -456,13 +460,30 @@ class Impl final : public CudaMerger {
     s.hScratch = s.h + l.scratchOff;
   }
 
+  // Host memory the device can read and write directly (dppa_cuda_pin, cudaMallocHost).
+  static bool pinned(const void* p) {
+    cudaPointerAttributes a;
+    if (cudaPointerGetAttributes(&a, p) != cudaSuccess) {
+      cudaGetLastError();
+      return false;
+    }
+    return a.type == cudaMemoryTypeHost;
+  }
+
+  // Inputs in pinned memory are uploaded from where they are; the others are first copied into
+  // the slot's pinned buffer (on this thread). Either way the copy completes before the job
+  // returns, as every pipeline waits for its slots.
   void stage(Slot& s, const Layout& l, const std::vector<HostIn>& ins, uint64_t start, uint64_t len) {
     for (size_t i = 0; i < ins.size(); ++i) {
       const size_t bytes = len * ins[i].es;
       if (!bytes) continue;
       if (!ins[i].p) throw std::invalid_argument("null tensor data");
-      parallelMemcpy(s.h + l.inOff[i], ins[i].p + start * ins[i].es, bytes);
-      CK(cudaMemcpyAsync(s.d + l.inOff[i], s.h + l.inOff[i], bytes, cudaMemcpyHostToDevice, s.s));
+      const uint8_t* from = ins[i].p + start * ins[i].es;
+      if (!pinned(ins[i].p)) {
+        parallelMemcpy(s.h + l.inOff[i], from, bytes);
+        from = s.h + l.inOff[i];
+      }
+      CK(cudaMemcpyAsync(s.d + l.inOff[i], from, bytes, cudaMemcpyHostToDevice, s.s));
     }
   }
 
@@ -481,12 +502,14 @@ class Impl final : public CudaMerger {
       ensure(slots_[s], l.total);
       bind(slots_[s], l, ins.size());
     }
+    // A pinned output takes the download directly; otherwise it goes through the slot.
+    const bool outPinned = outHost && pinned(outHost);
     auto finish = [&](uint64_t c) {
       Slot& sl = slots_[c % kSlots];
       CK(cudaStreamSynchronize(sl.s));
       CK(cudaGetLastError());
       const uint64_t start = c * chunk, len = std::min(chunk, n - start);
-      if (outHost) parallelMemcpy(outHost + start * outEs, sl.hOut, len * outEs);
+      if (outHost && !outPinned) parallelMemcpy(outHost + start * outEs, sl.hOut, len * outEs);
       drain(sl, c, start, len);
     };
     for (uint64_t c = 0; c < nchunks; ++c) {
@@ -495,7 +518,8 @@ class Impl final : public CudaMerger {
       const uint64_t start = c * chunk, len = std::min(chunk, n - start);
       stage(sl, l, ins, start, len);
       launch(sl, c, start, len);
-      if (outHost) CK(cudaMemcpyAsync(sl.hOut, sl.dOut, len * outEs, cudaMemcpyDeviceToHost, sl.s));
+      if (outHost)
+        CK(cudaMemcpyAsync(outPinned ? outHost + start * outEs : sl.hOut, sl.dOut, len * outEs, cudaMemcpyDeviceToHost, sl.s));
     }
     for (uint64_t c = nchunks > uint64_t(kSlots) ? nchunks - kSlots : 0; c < nchunks; ++c) finish(c);
   }
@@ -916,6 +940,20 @@ int dppa_cuda_available(char* reason, size_t size) {
   }
   writeMsg(reason, size, desc);
   return ok ? 1 : 0;
+}
+
+int dppa_cuda_pin(void* p, size_t bytes, char* err, size_t err_size) {
+  const char* env = std::getenv("DPPA_CUDA_PIN");
+  if (env && std::string(env) == "0") {
+    dppa::cuda::writeMsg(err, err_size, "pinning is off (DPPA_CUDA_PIN=0)");
+    return 3;
+  }
+  return dppa::cuda::callShared(err, err_size, [&](CudaMerger& m) { return m.pin(p, bytes); });
+}
+
+void dppa_cuda_unpin(void* p) {
+  // Fails harmlessly for memory that was never pinned.
+  if (cudaHostUnregister(p) != cudaSuccess) cudaGetLastError();
 }
 
 void dppa_cuda_set_chunk_elements(uint64_t n) {
