@@ -2,9 +2,10 @@
 // lib/methods/pcb.ts written out in JS (Math.exp, Math.tanh), on awkward sizes, 1 to 3 tasks,
 // with clipping, non-finite values and zero ranges; orderHistogram against a JS count of order
 // keys, its extremes against a JS scan, and the |clip(τ)| range derived from them against a
-// scan of every value; all identical at 1 and 2 threads; argument checks.
+// scan of every value; the model-scope statistics (sampled score bins, and the extra pass when
+// the sample misleads) against sorts and scans; all identical at 1 and 2 threads; argument checks.
 import * as assert from 'assert';
-import { ClipRangeExtremes } from '../lib/methods/pcb';
+import { ClipRangeExtremes, pcbStatistics } from '../lib/methods/pcb';
 import { native } from '../lib/native';
 import * as ref from './ref/kernels-ref';
 
@@ -363,5 +364,68 @@ describe('17 pcb: weighted mean', () => {
       [() => n.pcbMerge([d], [d], p, new Float64Array(4) as never), /out\).*Float32Array/],
     ];
     for (const [fn, pattern] of cases) assert.throws(fn, (e: Error) => e instanceof TypeError && pattern.test(e.message), String(pattern));
+  });
+});
+
+describe('17 pcb: statistics of a scope', () => {
+  /** torch.quantile's interpolation between order statistics of the sorted values. */
+  function quantile(sorted: Float32Array, q: number): number {
+    const position = q * (sorted.length - 1);
+    const a = sorted[Math.floor(position)], b = sorted[Math.ceil(position)];
+    return a + (position - Math.floor(position)) * (b - a);
+  }
+
+  async function check(deltas: Float32Array[], ratio: number, label: string): Promise<{ morePasses: number; visits: number }> {
+    const n = native();
+    const size = deltas[0].length;
+    let morePasses = 0, visits = 0;
+    // Three uneven chunks: the sample's positions run on across chunk ends.
+    const cuts = [0, Math.floor(size / 3) + 5, Math.floor((2 * size) / 3) - 3, size];
+    const stats = await pcbStatistics(
+      n,
+      async (visit) => {
+        visits++;
+        for (let c = 0; c < 3; c++) await visit(deltas.map((d) => d.subarray(cuts[c], cuts[c + 1])));
+      },
+      deltas.length,
+      ratio,
+      size,
+      { morePasses: (p) => (morePasses += p) },
+    );
+    const clipped = stats.map((s) => ({ clipLow: s.clipLow, clipHigh: s.clipHigh, absMin: s.absMin, absMax: s.absMax }));
+    const scores = deltas.map(() => new Float32Array(size));
+    await n.pcbScores(deltas, paramsArray(clipped), scores);
+    deltas.forEach((d, t) => {
+      const sorted = Float32Array.from(d).sort();
+      assert.strictEqual(stats[t].clipLow, quantile(sorted, 0.0001), `${label}: task ${t} clipLow`);
+      assert.strictEqual(stats[t].clipHigh, quantile(sorted, 0.9999), `${label}: task ${t} clipHigh`);
+      let absMin = Infinity, absMax = 0;
+      for (const x of d) {
+        const a = Math.abs(x < stats[t].clipLow ? stats[t].clipLow : x > stats[t].clipHigh ? stats[t].clipHigh : x);
+        absMin = Math.min(absMin, a);
+        absMax = Math.max(absMax, a);
+      }
+      assert.deepStrictEqual([stats[t].absMin, stats[t].absMax], [absMin, absMax], `${label}: task ${t} |τ| range`);
+      const ranked = Float32Array.from(scores[t]).sort();
+      const keep = Math.floor(ratio * size);
+      assert.strictEqual(stats[t].scoreThreshold, ranked[size - keep], `${label}: task ${t} score threshold`);
+      assert.strictEqual(stats[t].scoreMax, ranked[size - 1], `${label}: task ${t} largest score`);
+    });
+    return { morePasses, visits };
+  }
+
+  it('one score pass when the sample points to the threshold\'s bins; a fourth, announced, when it misleads; exact either way', async () => {
+    // Large enough for a sample (every 8th element) that narrows the threshold to a few bins.
+    const size = (1 << 21) + 3;
+    const r = ref.rng(2024);
+    const gauss = () => Math.sqrt(-2 * Math.log(r() + 1e-12)) * Math.cos(2 * Math.PI * r());
+    const deltas = [0, 1, 2].map(() => Float32Array.from({ length: size }, () => gauss() * 0.01));
+    const fair = await check(deltas, 0.1, 'fair sample');
+    assert.deepStrictEqual(fair, { morePasses: 0, visits: 3 }, 'three passes, none announced');
+    // Every 8th element (the sample's positions) zero: the sample's scores are all 0, the
+    // threshold is not.
+    const skewed = deltas.map((d) => d.map((x, i) => (i % 8 === 0 ? 0 : x)));
+    const misled = await check(skewed, 0.1, 'misleading sample');
+    assert.deepStrictEqual(misled, { morePasses: 1, visits: 4 }, 'a fourth pass, announced first');
   });
 });

@@ -176,7 +176,7 @@ describe('41 methods against float64 references', function () {
     });
   }
 
-  it('pcb (scope: model) reports its statistics passes as progress: four reads of every merged tensor, then the merge', async () => {
+  it('pcb (scope: model) reports its statistics passes as progress: three reads of every merged tensor (a fourth announced when needed), then the merge', async () => {
     const events: Array<{ phase: string; done: number; total: number }> = [];
     await merge(
       { merge_method: 'pcb', base_model: './base', models: [{ model: './ft0' }, { model: './ft1' }], parameters: { pcb_ratio: 0.3 } },
@@ -187,8 +187,14 @@ describe('41 methods against float64 references', function () {
     const merged = events.filter((e) => e.phase === 'merge');
     const tensors = merged[merged.length - 1].total;
     assert.ok(statistics.length > 0, 'a statistics phase');
-    assert.equal(statistics[0].total, 4 * tensors);
-    assert.deepEqual(statistics.map((e) => e.done), Array.from({ length: 4 * tensors + 1 }, (_, i) => i), 'one step per read, in order');
+    assert.equal(statistics[0].total, 3 * tensors);
+    const last = statistics[statistics.length - 1];
+    assert.ok(last.total === 3 * tensors || last.total === 4 * tensors, `3 or 4 reads per tensor, not ${last.total / tensors}`);
+    assert.equal(last.done, last.total, 'every announced read done');
+    // One step per read, in order (an announcement repeats the count with the larger total).
+    const steps = statistics.map((e) => e.done).filter((d, i, all) => i === 0 || d !== all[i - 1]);
+    assert.deepEqual(steps, Array.from({ length: last.total + 1 }, (_, i) => i), 'one step per read, in order');
+    assert.ok(statistics.every((e) => e.done <= e.total), 'never more reads than announced');
     assert.ok(events.findIndex((e) => e.phase === 'merge') > events.findIndex((e) => e.phase === 'statistics' && e.done === e.total), 'then the merge');
   });
 

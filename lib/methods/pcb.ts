@@ -18,6 +18,7 @@
  */
 import type { NativeBinding, TensorInput } from '../binding';
 import { DppaError } from '../errors';
+import type { MergePlan } from '../plan/plan';
 import type { MethodDefinition, TensorWork } from './recipe';
 import { methodSchemas } from './schemas';
 
@@ -73,54 +74,130 @@ function fromOrderKey(key: number): number {
 }
 
 /**
- * Exact order statistics (0-based ascending ranks) of a multiset streamed twice: `add` every
- * chunk, `refine` with the ranks wanted, `add` every chunk again, then `value(rank)`. The
- * histograms are of order keys (NativeBinding.orderHistogram): the high 16 bits first, then
- * the low 16 bits inside each bin that holds a wanted rank.
+ * Exact order statistics (0-based ascending ranks) of a multiset streamed once or twice: `add`
+ * every chunk, `refine` with the ranks wanted, and, when it says so, `add` every chunk again;
+ * then `value(rank)`. The histograms are of order keys (NativeBinding.orderHistogram): the high
+ * 16 bits, and the low 16 bits inside each bin that holds a wanted rank. `prerefine` guesses
+ * those bins before the first pass (from a sample), so that one pass can be enough.
  */
 class OrderStatistics {
   count = 0;
   private readonly high = new Float64Array(65536);
-  private readonly wanted = new Map<number, { below: number; low: Float64Array }>();
-  private refining = false;
+  /** The low-bit counts of chosen high bins, and which of them the next pass must count. */
+  private readonly low = new Map<number, Float64Array>();
+  private counting: number[] = [];
+  private firstPass = true;
 
   constructor(private readonly native: NativeBinding) {}
 
-  /** extremes: see NativeBinding.orderHistogram; gathered in the first pass only. */
-  async add(values: Float32Array, extremes?: Float64Array): Promise<void> {
-    if (!this.refining) {
-      await this.native.orderHistogram(values, this.high, 16, 0, 0, extremes);
-      this.count += values.length;
-      return;
-    }
-    for (const [bin, { low }] of this.wanted) await this.native.orderHistogram(values, low, 0, 0xffff0000, (bin << 16) >>> 0);
+  /** Count the low bits of these high bins in the first pass already. */
+  prerefine(bins: number[]): void {
+    for (const bin of bins) if (!this.low.has(bin)) this.low.set(bin, new Float64Array(65536));
+    this.counting = [...this.low.keys()];
   }
 
-  refine(ranks: number[]): void {
+  /** extremes: see NativeBinding.orderHistogram; gathered in the first pass only. */
+  async add(values: Float32Array, extremes?: Float64Array): Promise<void> {
+    if (this.firstPass) {
+      await this.native.orderHistogram(values, this.high, 16, 0, 0, extremes);
+      this.count += values.length;
+    }
+    for (const bin of this.counting) await this.native.orderHistogram(values, this.low.get(bin)!, 0, 0xffff0000, (bin << 16) >>> 0);
+  }
+
+  /** Ends the first pass; true when the ranks need a second (a wanted bin was not prerefined). */
+  refine(ranks: number[]): boolean {
+    this.firstPass = false;
+    this.counting = [];
     for (const rank of ranks) {
-      let below = 0;
-      for (let bin = 0; bin < 65536; bin++) {
-        if (below + this.high[bin] > rank) {
-          if (!this.wanted.has(bin)) this.wanted.set(bin, { below, low: new Float64Array(65536) });
-          break;
-        }
-        below += this.high[bin];
+      const bin = this.binHolding(rank).bin;
+      if (!this.low.has(bin)) {
+        this.low.set(bin, new Float64Array(65536));
+        this.counting.push(bin);
       }
     }
-    this.refining = true;
+    return this.counting.length > 0;
   }
 
   value(rank: number): number {
-    for (const [bin, { below, low }] of this.wanted) {
-      if (rank < below || rank >= below + this.high[bin]) continue;
-      let seen = below;
-      for (let b = 0; b < 65536; b++) {
-        seen += low[b];
-        if (seen > rank) return fromOrderKey(bin * 65536 + b);
-      }
+    const { bin, below } = this.binHolding(rank);
+    const low = this.low.get(bin);
+    if (!low) throw new DppaError('E_ARGUMENT', `order statistic ${rank} was not refined`);
+    let seen = below;
+    for (let b = 0; b < 65536; b++) {
+      seen += low[b];
+      if (seen > rank) return fromOrderKey(bin * 65536 + b);
     }
-    throw new DppaError('E_ARGUMENT', `order statistic ${rank} was not refined`);
+    throw new DppaError('E_ARGUMENT', `order statistic ${rank} is beyond the ${this.count} values`);
   }
+
+  /** The high bin that holds a rank, and how many values lie in the bins below it (after a first pass). */
+  binHolding(rank: number): { bin: number; below: number } {
+    let below = 0;
+    for (let bin = 0; bin < 65536; bin++) {
+      if (below + this.high[bin] > rank) return { bin, below };
+      below += this.high[bin];
+    }
+    throw new DppaError('E_ARGUMENT', `order statistic ${rank} is beyond the ${this.count} values`);
+  }
+}
+
+/**
+ * Every task's δ at the same evenly spaced positions of the scope (at most SAMPLE_SIZE, at
+ * least every SAMPLE_STRIDE-th element), taken in the first statistics pass. Its scores, once
+ * the clip statistics are known, say in which high bins the score threshold will fall
+ * (likelyBins), so that the score pass counts those bins' low bits at once and a second pass
+ * over the scores (exp and tanh of every element again) is rarely needed.
+ */
+const SAMPLE_SIZE = 1 << 21;
+const SAMPLE_STRIDE = 8;
+function sampleStride(totalElements: number): number {
+  return Math.max(SAMPLE_STRIDE, Math.ceil(totalElements / SAMPLE_SIZE));
+}
+function sampleLength(totalElements: number): number {
+  return Math.ceil(totalElements / sampleStride(totalElements));
+}
+
+class DeltaSample {
+  readonly deltas: Float32Array[];
+  length = 0;
+  private readonly stride: number;
+  private offset = 0; // position of the next sample in the current chunk
+
+  constructor(tasks: number, totalElements: number) {
+    this.stride = sampleStride(totalElements);
+    this.deltas = Array.from({ length: tasks }, () => new Float32Array(sampleLength(totalElements)));
+  }
+
+  add(deltas: Float32Array[]): void {
+    const n = deltas[0]?.length ?? 0;
+    let i = this.offset;
+    for (; i < n && this.length < this.deltas[0].length; i += this.stride, this.length++) {
+      for (let t = 0; t < deltas.length; t++) this.deltas[t][this.length] = deltas[t][i];
+    }
+    this.offset = i - n;
+  }
+}
+
+/**
+ * The high bins (of order keys) that hold ascending rank `rank` of `count` values with high
+ * probability, from a sample of them: those of the sample's ranks within three standard
+ * deviations of the expected one, and a little more (a miss costs one more pass, nothing
+ * else). [] when they span more than MAX_LIKELY_BINS: each is one more histogram call per
+ * chunk. The sample's size keeps the span narrow: 4 to 7 bins on the bench's model and test 17's
+ * data, whose scores are dense around the threshold (about 16 with 2^18 values and six deviations).
+ */
+const MAX_LIKELY_BINS = 8;
+async function likelyBins(native: NativeBinding, sample: Float32Array, rank: number, count: number): Promise<number[]> {
+  const m = sample.length;
+  if (m === 0 || count === 0) return [];
+  const order = new OrderStatistics(native);
+  await order.add(sample);
+  const q = rank / count;
+  const margin = 3 * Math.sqrt(m * q * (1 - q)) + 2;
+  const lo = order.binHolding(Math.max(0, Math.floor(q * m - margin))).bin;
+  const hi = order.binHolding(Math.min(m - 1, Math.ceil(q * m + margin))).bin;
+  return hi - lo < MAX_LIKELY_BINS ? Array.from({ length: hi - lo + 1 }, (_, k) => lo + k) : [];
 }
 
 /** Linear interpolation between order statistics, as torch.quantile. */
@@ -178,27 +255,37 @@ function largest(values: Float32Array): number {
  */
 async function scores(native: NativeBinding, deltas: Float32Array[], stats: PcbTaskStatistics[], buffers: PcbBuffers): Promise<Float32Array[]> {
   const score = deltas.map((d, t) => buffers.get('score', t, d.length));
-  const params = Float64Array.from(stats.flatMap((s) => [s.clipLow, s.clipHigh, s.absMin, s.absMax]));
-  await native.pcbScores(deltas, params, score);
+  await native.pcbScores(deltas, scoreParams(stats), score);
   return score;
 }
 
+/** NativeBinding.pcbScores' params: clip bounds and |τ| range of every task. */
+function scoreParams(stats: PcbTaskStatistics[]): Float64Array {
+  return Float64Array.from(stats.flatMap((s) => [s.clipLow, s.clipHigh, s.absMin, s.absMax]));
+}
+
 /**
- * Four streaming passes over the scope: the clip quantiles (a histogram, then its refinement; the
- * first also gathers the extremes that give the |τ| range), then the score threshold (likewise).
+ * Three streaming passes over the scope: the clip quantiles (a histogram, then its refinement;
+ * the first also gathers the extremes that give the |τ| range, and a sample of δ), then the
+ * score threshold (its histogram, with the bins the sample's scores point to counted in full).
+ * A fourth, over the scores again, only when the threshold falls outside those bins: then
+ * `morePasses(1)` says so first.
  */
-const STATISTICS_PASSES = 4;
+const STATISTICS_PASSES = 3;
 export async function pcbStatistics(
   native: NativeBinding,
-  buffers: PcbBuffers,
   chunks: DeltaChunks,
   tasks: number,
   ratio: number,
+  totalElements: number,
+  { buffers = new PcbBuffers(), morePasses = () => undefined }: { buffers?: PcbBuffers; morePasses?: (passes: number) => void } = {},
 ): Promise<PcbTaskStatistics[]> {
   const deltaOrder = Array.from({ length: tasks }, () => new OrderStatistics(native));
   const extremes = Array.from({ length: tasks }, () => new ClipRangeExtremes());
+  const sample = new DeltaSample(tasks, totalElements);
   await chunks(async (deltas) => {
     for (let t = 0; t < tasks; t++) await deltaOrder[t].add(deltas[t], extremes[t].values);
+    sample.add(deltas);
   });
   const ranks = deltaOrder.map((o) => [quantileRanks(o.count, CLIP_LOW), quantileRanks(o.count, CLIP_HIGH)]);
   deltaOrder.forEach((o, t) => o.refine(ranks[t].flatMap(([a, b]) => [a, b])));
@@ -212,7 +299,15 @@ export async function pcbStatistics(
     return { clipLow: low, clipHigh: high, absMin, absMax, scoreThreshold: Infinity, scoreMax: -Infinity };
   });
 
+  const count = deltaOrder[0]?.count ?? 0;
+  const keep = Math.floor(ratio * count);
+  const keepRank = keep === 0 ? -1 : count - keep; // ascending rank of the smallest kept score
   const scoreOrder = Array.from({ length: tasks }, () => new OrderStatistics(native));
+  if (keepRank >= 0) {
+    const sampleScores = sample.deltas.map((d) => new Float32Array(sample.length));
+    await native.pcbScores(sample.deltas.map((d) => d.subarray(0, sample.length)), scoreParams(stats), sampleScores);
+    for (let t = 0; t < tasks; t++) scoreOrder[t].prerefine(await likelyBins(native, sampleScores[t], keepRank, count));
+  }
   const visitScores = async (deltas: Float32Array[]) => {
     const score = await scores(native, deltas, stats, buffers);
     for (let t = 0; t < tasks; t++) {
@@ -222,14 +317,13 @@ export async function pcbStatistics(
     }
   };
   await chunks(visitScores);
-  const keepRanks = scoreOrder.map((o) => {
-    const keep = Math.floor(ratio * o.count);
-    return keep === 0 ? -1 : o.count - keep; // ascending rank of the smallest kept score
-  });
-  scoreOrder.forEach((o, t) => o.refine(keepRanks[t] >= 0 ? [keepRanks[t]] : []));
-  await chunks(visitScores);
+  const again = scoreOrder.map((o) => o.refine(keepRank >= 0 ? [keepRank] : []));
+  if (again.some(Boolean)) {
+    morePasses(1);
+    await chunks(visitScores);
+  }
   scoreOrder.forEach((o, t) => {
-    stats[t].scoreThreshold = keepRanks[t] >= 0 ? o.value(keepRanks[t]) : Infinity;
+    stats[t].scoreThreshold = keepRank >= 0 ? o.value(keepRank) : Infinity;
   });
   return stats;
 }
@@ -263,16 +357,25 @@ async function decodeDeltas(native: NativeBinding, buffers: PcbBuffers, base: Te
   );
 }
 
+/** Elements of the model scope: every merged tensor. */
+function mergedElements(plan: MergePlan): number {
+  return plan.tensors.reduce((sum, t) => sum + (t.action === 'merge' ? t.numel : 0), 0);
+}
+
 export const pcb: MethodDefinition = {
   schema: methodSchemas.pcb,
   statisticsNeeded: () => null,
-  // PcbBuffers: each task's δ and scores, and the merged values, as float32, for the largest tensor.
-  workBytes: (plan, largestElements) => (2 * plan.models.length + 1) * 4 * largestElements,
+  // PcbBuffers: each task's δ and scores, and the merged values, as float32, for the largest
+  // tensor; and the statistics' sample of δ and its scores.
+  workBytes: (plan, largestElements) => {
+    const tasks = plan.models.length;
+    const scope = plan.params(null, null).string('scope') === 'model' ? mergedElements(plan) : largestElements;
+    return (2 * tasks + 1) * 4 * largestElements + 8 * tasks * sampleLength(scope);
+  },
   statisticsPasses: (plan) => (plan.params(null, null).string('scope') === 'model' ? STATISTICS_PASSES : 0),
-  async gatherStatistics(plan, read): Promise<PcbRun> {
+  async gatherStatistics(plan, read, morePasses): Promise<PcbRun> {
     const buffers = new PcbBuffers();
     if (plan.params(null, null).string('scope') !== 'model') return { buffers };
-    const tasks = plan.models.length;
     const chunks: DeltaChunks = async (visit) => {
       for (const t of plan.tensors) {
         if (t.action !== 'merge') continue;
@@ -280,7 +383,8 @@ export const pcb: MethodDefinition = {
         await visit(await decodeDeltas(plan.native, buffers, inputs.base, inputs.models, t.numel));
       }
     };
-    return { stats: await pcbStatistics(plan.native, buffers, chunks, tasks, plan.params(null, null).number('pcb_ratio')), buffers };
+    const ratio = plan.params(null, null).number('pcb_ratio');
+    return { stats: await pcbStatistics(plan.native, chunks, plan.models.length, ratio, mergedElements(plan), { buffers, morePasses }), buffers };
   },
   async mergeTensor(work: TensorWork) {
     const n = work.tensor.numel;
@@ -288,7 +392,7 @@ export const pcb: MethodDefinition = {
     const buffers = run?.buffers ?? new PcbBuffers();
     const deltas = await decodeDeltas(work.native, buffers, work.base, work.models.map((m) => m.input), n);
     const stats = run?.stats ??
-      (await pcbStatistics(work.native, buffers, async (visit) => visit(deltas), deltas.length, work.params.number('pcb_ratio')));
+      (await pcbStatistics(work.native, async (visit) => visit(deltas), deltas.length, work.params.number('pcb_ratio'), n, { buffers }));
     const { merged, nonFinite } = await pcbMergeChunk(work.native, buffers, deltas, stats);
     const mergedInput = { data: new Uint8Array(merged.buffer, merged.byteOffset, merged.byteLength), dtype: 'F32' as const };
     const result = await work.native.linearCombine([work.base, mergedInput], Float64Array.of(1, work.params.number('lambda')), work.out, work.outDtype);

@@ -66,9 +66,12 @@ export interface MethodDefinition {
   /** A base listed among `models` is merged as a model too (linear), not skipped. */
   includesBaseEntry?: boolean;
   statisticsNeeded(params: ParamSource): StatisticsNeed;
-  /** A model-wide statistics pass of the method's own (pcb's whole-model scope). */
-  gatherStatistics?(plan: MergePlan, read: ReadTensorInputs): Promise<unknown>;
-  /** How many times gatherStatistics reads each merged tensor (its progress is counted in reads). */
+  /**
+   * A model-wide statistics pass of the method's own (pcb's whole-model scope). morePasses(n):
+   * it will read each merged tensor n more times than statisticsPasses said (so progress stays true).
+   */
+  gatherStatistics?(plan: MergePlan, read: ReadTensorInputs, morePasses: (passes: number) => void): Promise<unknown>;
+  /** How many times gatherStatistics reads each merged tensor, unless it says more (its progress is counted in reads). */
   statisticsPasses?(plan: MergePlan): number;
   /** Bytes of work memory the method holds for the run besides the tensor buffers, given its largest merged tensor. */
   workBytes?(plan: MergePlan, largestElements: number): number;

@@ -232,7 +232,8 @@ export async function runMerge(plan: MergePlan, outDir: string, options: RunOpti
     if (options.reuse) options.reuse.dpOffsets = dpOffsets;
     const modelScopes = await gatherModelThresholds(plan, { signal: options.signal, progress });
     const indexOf = new Map(tensors.map((t, i) => [t, i]));
-    const methodReads = (plan.method.statisticsPasses?.(plan) ?? 0) * tensors.filter((t) => t.action === 'merge').length;
+    const mergedTensors = tensors.filter((t) => t.action === 'merge').length;
+    const methodReads = (plan.method.statisticsPasses?.(plan) ?? 0) * mergedTensors;
     if (methodReads > 0) progress.start('statistics', methodReads);
     // A read's step is counted when the method asks for the next one (it is done with this one).
     let inUse: PlannedTensor | undefined;
@@ -253,6 +254,8 @@ export async function runMerge(plan: MergePlan, outDir: string, options: RunOpti
         base: { data: inputs.base, dtype: t.inputDtypes.base },
         models: inputs.models.map((data, i) => ({ data, dtype: t.inputDtypes.models[i] })),
       };
+    }, (passes) => {
+      if (methodReads > 0) progress.extend(passes * mergedTensors);
     });
     stepDone();
 

@@ -34,6 +34,12 @@ export class ProgressReporter {
     this.emit();
   }
 
+  /** The phase has `steps` more than it started with. */
+  extend(steps: number): void {
+    this.total += steps;
+    this.emit();
+  }
+
   step(tensor: string, elements: number): void {
     this.done++;
     this.elements += elements;
