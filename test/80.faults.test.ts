@@ -288,9 +288,13 @@ describe('80 faults: a memory budget too small for one tensor', function () {
 
   it('counts PCB\'s work buffers: a budget its tensor buffers fit but not with them is E_MEMORY naming them; TIES fits it', async () => {
     const dir = await family(tmpDir('80-family'));
-    const largest = Math.max(...(await inspect(path.join(dir, 'base'))).tensors.map((t) => t.shape.reduce((a, b) => a * b, 1)));
-    // The largest tensor's buffers: base + 2 fine-tunes + output, bf16; PCB's work: (2·2 + 1) float32 arrays.
-    const tensorBytes = 4 * 2 * largest, workBytes = 5 * 4 * largest;
+    const sizes = (await inspect(path.join(dir, 'base'))).tensors.map((t) => t.shape.reduce((a, b) => a * b, 1));
+    const largest = Math.max(...sizes);
+    const total = sizes.reduce((a, b) => a + b, 0);
+    // The largest tensor's buffers: base + 2 fine-tunes + output, bf16; PCB's work: (2·2 + 1)
+    // float32 arrays of the largest tensor, and the statistics' sample (every 8th element of this
+    // small model) of both tasks' δ and scores.
+    const tensorBytes = 4 * 2 * largest, workBytes = 5 * 4 * largest + 2 * 8 * Math.ceil(total / 8);
     const budget = RUNTIME_OVERHEAD_BYTES + tensorBytes + Math.floor(workBytes / 2);
     const pcbConfig = writeConfig(dir, 'pcb-memory', methodConfig('pcb'));
     await assert.rejects(merge(pcbConfig, path.join(dir, 'out-pcb-memory'), { maxMemory: budget }), (e: unknown) => {
