@@ -9,7 +9,7 @@
  * (the rest weigh 0), and the merge is θ₀ + λ · Σ_t W_t ⊙ τ_t / Σ_t W_t (0 where Σ W = 0).
  *
  * The scope of the quantiles, min/max and top-k is the whole model (as the paper; a
- * statistics pass of four streaming passes computes six numbers per task) or one tensor
+ * statistics pass of three streaming passes computes six numbers per task) or one tensor
  * (`scope: tensor`, the same passes in memory). Order statistics are exact: a radix
  * histogram of the float bits mapped to monotone integers, refined inside the chosen bins —
  * never a sort. δ is decoded, the scores (exp, tanh: most of the work) and the weighted mean
@@ -304,7 +304,7 @@ export async function pcbStatistics(
   const keepRank = keep === 0 ? -1 : count - keep; // ascending rank of the smallest kept score
   const scoreOrder = Array.from({ length: tasks }, () => new OrderStatistics(native));
   if (keepRank >= 0) {
-    const sampleScores = sample.deltas.map((d) => new Float32Array(sample.length));
+    const sampleScores = sample.deltas.map(() => new Float32Array(sample.length));
     await native.pcbScores(sample.deltas.map((d) => d.subarray(0, sample.length)), scoreParams(stats), sampleScores);
     for (let t = 0; t < tasks; t++) scoreOrder[t].prerefine(await likelyBins(native, sampleScores[t], keepRank, count));
   }
