@@ -233,6 +233,12 @@ export interface NativeBinding {
    * On the CPU.
    */
   orderHistogram(values: Float32Array, counts: Float64Array, shift: number, prefixMask: number, prefixValue: number, extremes?: Float64Array): Promise<void>;
+  /**
+   * The k smallest and the k largest order keys (orderHistogram's; NaN included, at the ends) of
+   * every value seen so far, kept across calls: low[0 .. counts[0]) and high[0 .. counts[1]),
+   * each sorted ascending, k = low.length = high.length. Start with counts [0, 0]. On the CPU.
+   */
+  orderTails(values: Float32Array, low: Uint32Array, high: Uint32Array, counts: Float64Array): Promise<void>;
   /** The fused recipe: decode, δ, sparsify, weight, consensus, combine, encode. */
   mergeTensor(job: MergeJob): Promise<MergeResult>;
   /**

@@ -9,12 +9,13 @@
  * (the rest weigh 0), and the merge is θ₀ + λ · Σ_t W_t ⊙ τ_t / Σ_t W_t (0 where Σ W = 0).
  *
  * The scope of the quantiles, min/max and top-k is the whole model (as the paper; a
- * statistics pass of three streaming passes computes six numbers per task) or one tensor
- * (`scope: tensor`, the same passes in memory). Order statistics are exact: a radix
- * histogram of the float bits mapped to monotone integers, refined inside the chosen bins —
- * never a sort. δ is decoded, the scores (exp, tanh: most of the work) and the weighted mean
- * computed and the histograms counted by the native core (NativeBinding.pcbScores, pcbMerge,
- * orderHistogram); the passes, the ranks and the |τ| range are kept here.
+ * statistics pass of two streaming passes computes six numbers per task) or one tensor
+ * (`scope: tensor`, the same passes in memory). Order statistics are exact, never a sort of
+ * the scope: the clip quantiles from the few keys kept at either end, the score threshold from
+ * a radix histogram of the float bits mapped to monotone integers, counted in full inside the
+ * bins that hold it. δ is decoded, the scores (exp, tanh: most of the work) and the weighted
+ * mean computed, and the keys and histograms counted by the native core (NativeBinding.pcbScores,
+ * pcbMerge, orderTails, orderHistogram); the passes, the ranks and the |τ| range are kept here.
  */
 import type { NativeBinding, TensorInput } from '../binding';
 import { DppaError } from '../errors';
@@ -143,6 +144,36 @@ class OrderStatistics {
 }
 
 /**
+ * The order statistics near either end of one task's δ over the scope, in one pass
+ * (NativeBinding.orderTails): PCB's clip quantiles lie within 0.01% of the ends, so the k keys
+ * kept at each end hold them, where a histogram needs a second pass to refine its bins.
+ */
+class OrderTails {
+  count = 0;
+  private readonly low: Uint32Array;
+  private readonly high: Uint32Array;
+  private readonly kept = new Float64Array(2); // keys kept in low, in high
+
+  constructor(private readonly native: NativeBinding, k: number) {
+    this.low = new Uint32Array(k);
+    this.high = new Uint32Array(k);
+  }
+
+  async add(values: Float32Array): Promise<void> {
+    await this.native.orderTails(values, this.low, this.high, this.kept);
+    this.count += values.length;
+  }
+
+  /** The value of ascending rank `rank`, which must lie within k of either end. */
+  value(rank: number): number {
+    if (rank < this.kept[0]) return fromOrderKey(this.low[rank]);
+    const fromTop = this.count - 1 - rank;
+    if (fromTop >= 0 && fromTop < this.kept[1]) return fromOrderKey(this.high[this.kept[1] - 1 - fromTop]);
+    throw new DppaError('E_ARGUMENT', `order statistic ${rank} of ${this.count} is not in the tails kept`);
+  }
+}
+
+/**
  * Every task's δ at the same evenly spaced positions of the scope (at most SAMPLE_SIZE, at
  * least every SAMPLE_STRIDE-th element), taken in the first statistics pass. Its scores, once
  * the clip statistics are known, say in which high bins the score threshold will fall
@@ -265,13 +296,13 @@ function scoreParams(stats: PcbTaskStatistics[]): Float64Array {
 }
 
 /**
- * Three streaming passes over the scope: the clip quantiles (a histogram, then its refinement;
- * the first also gathers the extremes that give the |τ| range, and a sample of δ), then the
- * score threshold (its histogram, with the bins the sample's scores point to counted in full).
- * A fourth, over the scores again, only when the threshold falls outside those bins: then
- * `morePasses(1)` says so first.
+ * Two streaming passes over the scope. The first finds the clip quantiles (the keys at either
+ * end, orderTails), the extremes that give the |τ| range, and a sample of δ; the second the score
+ * threshold (its histogram, with the bins the sample's scores point to counted in full). A third,
+ * over the scores again, only when the threshold falls outside those bins: then `morePasses(1)`
+ * says so first.
  */
-const STATISTICS_PASSES = 3;
+const STATISTICS_PASSES = 2;
 export async function pcbStatistics(
   native: NativeBinding,
   chunks: DeltaChunks,
@@ -280,26 +311,29 @@ export async function pcbStatistics(
   totalElements: number,
   { buffers = new PcbBuffers(), morePasses = () => undefined }: { buffers?: PcbBuffers; morePasses?: (passes: number) => void } = {},
 ): Promise<PcbTaskStatistics[]> {
-  const deltaOrder = Array.from({ length: tasks }, () => new OrderStatistics(native));
+  // The ranks of the clip quantiles, and how many keys each end must keep to hold them.
+  const ranks = [quantileRanks(totalElements, CLIP_LOW), quantileRanks(totalElements, CLIP_HIGH)];
+  const tailLength = Math.max(ranks[0][1], totalElements - 1 - ranks[1][0], 0) + 1;
+  const tails = Array.from({ length: tasks }, () => new OrderTails(native, tailLength));
   const extremes = Array.from({ length: tasks }, () => new ClipRangeExtremes());
   const sample = new DeltaSample(tasks, totalElements);
+  const oneBin = new Float64Array(1); // orderHistogram is called for its extremes only
   await chunks(async (deltas) => {
-    for (let t = 0; t < tasks; t++) await deltaOrder[t].add(deltas[t], extremes[t].values);
+    for (let t = 0; t < tasks; t++) {
+      await tails[t].add(deltas[t]);
+      await native.orderHistogram(deltas[t], oneBin, 0, 0, 0, extremes[t].values);
+    }
     sample.add(deltas);
   });
-  const ranks = deltaOrder.map((o) => [quantileRanks(o.count, CLIP_LOW), quantileRanks(o.count, CLIP_HIGH)]);
-  deltaOrder.forEach((o, t) => o.refine(ranks[t].flatMap(([a, b]) => [a, b])));
-  await chunks(async (deltas) => {
-    for (let t = 0; t < tasks; t++) await deltaOrder[t].add(deltas[t]);
-  });
+  const count = tails[0]?.count ?? 0;
+  if (count !== totalElements) throw new DppaError('E_ARGUMENT', `pcb statistics: the scope holds ${count} elements, not ${totalElements}`);
 
-  const stats: PcbTaskStatistics[] = deltaOrder.map((o, t) => {
-    const [low, high] = ranks[t].map(([a, b, f]) => (o.count === 0 ? 0 : o.value(a) + f * (o.value(b) - o.value(a))));
+  const stats: PcbTaskStatistics[] = tails.map((o, t) => {
+    const [low, high] = ranks.map(([a, b, f]) => (count === 0 ? 0 : o.value(a) + f * (o.value(b) - o.value(a))));
     const [absMin, absMax] = extremes[t].absClipRange(low, high);
     return { clipLow: low, clipHigh: high, absMin, absMax, scoreThreshold: Infinity, scoreMax: -Infinity };
   });
 
-  const count = deltaOrder[0]?.count ?? 0;
   const keep = Math.floor(ratio * count);
   const keepRank = keep === 0 ? -1 : count - keep; // ascending rank of the smallest kept score
   const scoreOrder = Array.from({ length: tasks }, () => new OrderStatistics(native));

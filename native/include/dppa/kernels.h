@@ -214,6 +214,12 @@ std::vector<double> pcbMerge(const std::vector<const float*>& deltas, const std:
 // an entry with no such value is left as it was (start them at +Inf, -Inf, -Inf, +Inf).
 void orderHistogram(const float* values, size_t n, uint32_t shift, uint32_t prefixMask, uint32_t prefixValue,
                     double* counts, size_t bins, double* extremes = nullptr);
+// The k smallest and the k largest order keys (as orderHistogram's; NaN included, at the ends)
+// of every value seen so far, kept across calls: low[0 .. *lowCount) and high[0 .. *highCount),
+// each sorted ascending, at most k entries (fewer while fewer values were seen). PCB's clip
+// quantiles lie within 0.01% of either end: one pass finds them, where a histogram needs two.
+void orderTails(const float* values, size_t n, size_t k, uint32_t* low, size_t* lowCount, uint32_t* high,
+                size_t* highCount);
 
 // ---- misc -----------------------------------------------------------------------------------
 void copyBytes(const uint8_t* src, uint8_t* dst, size_t bytes);

@@ -1,4 +1,4 @@
-// glue_merge.cpp: mergeTensor, linearCombine, and PCB's pcbScores, pcbMerge and orderHistogram.
+// glue_merge.cpp: mergeTensor, linearCombine, and PCB's pcbScores, pcbMerge, orderHistogram and orderTails.
 #include <cmath>
 #include <memory>
 
@@ -195,6 +195,35 @@ Napi::Value OrderHistogramJs(const Napi::CallbackInfo& info) {
   return queueJob(info.Env(), std::move(job));
 }
 
+// orderTails(values: Float32Array, low: Uint32Array(k), high: Uint32Array(k), counts: Float64Array(2)).
+Napi::Value OrderTailsJs(const Napi::CallbackInfo& info) {
+  auto job = std::make_unique<Job>();
+  size_t n = 0, k = 0, highLength = 0, two = 0;
+  const float* values = reinterpret_cast<const float*>(
+      requireTypedArray(info[0], napi_float32_array, "Float32Array", "orderTails(values)", *job, &n));
+  uint32_t* low = reinterpret_cast<uint32_t*>(
+      requireTypedArray(info[1], napi_uint32_array, "Uint32Array", "orderTails(low)", *job, &k));
+  uint32_t* high = reinterpret_cast<uint32_t*>(
+      requireTypedArray(info[2], napi_uint32_array, "Uint32Array", "orderTails(high)", *job, &highLength));
+  double* counts = reinterpret_cast<double*>(
+      requireTypedArray(info[3], napi_float64_array, "Float64Array", "orderTails(counts)", *job, &two));
+  if (k == 0 || highLength != k)
+    throwTypeError(info.Env(), "orderTails(low, high) must have the same length k >= 1, have " + std::to_string(k) +
+                                   " and " + std::to_string(highLength));
+  if (two != 2) throwTypeError(info.Env(), "orderTails(counts) must have 2 entries, has " + std::to_string(two));
+  for (int i = 0; i < 2; ++i)
+    if (!(counts[i] >= 0 && counts[i] <= double(k) && counts[i] == double(size_t(counts[i]))))
+      throwTypeError(info.Env(), "orderTails(counts) must hold whole numbers 0..k");
+  job->work = [=] {
+    size_t lowCount = size_t(counts[0]), highCount = size_t(counts[1]);
+    orderTails(values, n, k, low, &lowCount, high, &highCount);
+    counts[0] = double(lowCount);
+    counts[1] = double(highCount);
+  };
+  job->result = [](Napi::Env e) -> Napi::Value { return e.Undefined(); };
+  return queueJob(info.Env(), std::move(job));
+}
+
 }  // namespace
 
 void registerMerge(Napi::Env env, Napi::Object exports) {
@@ -203,6 +232,7 @@ void registerMerge(Napi::Env env, Napi::Object exports) {
   exports.Set("pcbScores", Napi::Function::New(env, PcbScoresJs, "pcbScores"));
   exports.Set("pcbMerge", Napi::Function::New(env, PcbMergeJs, "pcbMerge"));
   exports.Set("orderHistogram", Napi::Function::New(env, OrderHistogramJs, "orderHistogram"));
+  exports.Set("orderTails", Napi::Function::New(env, OrderTailsJs, "orderTails"));
 }
 
 }  // namespace addon

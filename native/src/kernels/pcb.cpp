@@ -189,4 +189,76 @@ void orderHistogram(const float* values, size_t n, uint32_t shift, uint32_t pref
     for (const KeyExtremes& e : workerExtremes) e.into(extremes);
 }
 
+namespace {
+
+// Keeps the k smallest keys of `keys` (all of them when fewer), sorted ascending; with `largest`,
+// the k largest instead.
+void keepSorted(std::vector<uint32_t>& keys, size_t k, bool largest) {
+  if (keys.size() > k) {
+    if (largest)
+      std::nth_element(keys.begin(), keys.begin() + (keys.size() - k), keys.end());
+    else
+      std::nth_element(keys.begin(), keys.begin() + (k - 1), keys.end());
+    if (largest)
+      keys.erase(keys.begin(), keys.begin() + (keys.size() - k));
+    else
+      keys.resize(k);
+  }
+  std::sort(keys.begin(), keys.end());
+}
+
+// One worker's candidates: keys below lowLimit / above highLimit, trimmed to k as they grow.
+struct TailCandidates {
+  std::vector<uint32_t> low, high;
+  int64_t lowLimit, highLimit;  // 2^32 and -1: take every key
+};
+
+}  // namespace
+
+void orderTails(const float* values, size_t n, size_t k, uint32_t* low, size_t* lowCount, uint32_t* high,
+                size_t* highCount) {
+  if (k == 0) throw std::invalid_argument("orderTails: k must be at least 1");
+  if (*lowCount > k || *highCount > k) throw std::invalid_argument("orderTails: the tails hold more than k keys");
+  if (n == 0) return;
+  // Keys that cannot enter the tails kept so far: at or past their k-th key, once they are full.
+  const int64_t lowLimit = *lowCount == k ? int64_t(low[k - 1]) : int64_t(1) << 32;
+  const int64_t highLimit = *highCount == k ? int64_t(high[0]) : -1;
+  std::vector<TailCandidates> workers(pool::workerSlots(), TailCandidates{{}, {}, lowLimit, highLimit});
+  pool::parallelFor(chunkCount(n), [&](size_t task, unsigned worker) {
+    TailCandidates& w = workers[worker];
+    const Range r = chunkRange(task, n);
+    for (size_t i = r.begin; i < r.end; ++i) {
+      uint32_t bits;
+      std::memcpy(&bits, values + i, 4);
+      const int64_t key = orderKey(bits);
+      // Rarely true once the tails are full: two predictable compares per value.
+      if (key < w.lowLimit) {
+        w.low.push_back(key);
+        if (w.low.size() >= 4 * k) {
+          keepSorted(w.low, k, false);
+          w.lowLimit = w.low.back();
+        }
+      }
+      if (key > w.highLimit) {
+        w.high.push_back(key);
+        if (w.high.size() >= 4 * k) {
+          keepSorted(w.high, k, true);
+          w.highLimit = w.high.front();
+        }
+      }
+    }
+  });
+  std::vector<uint32_t> lows(low, low + *lowCount), highs(high, high + *highCount);
+  for (const TailCandidates& w : workers) {
+    lows.insert(lows.end(), w.low.begin(), w.low.end());
+    highs.insert(highs.end(), w.high.begin(), w.high.end());
+  }
+  keepSorted(lows, k, false);
+  keepSorted(highs, k, true);
+  std::copy(lows.begin(), lows.end(), low);
+  std::copy(highs.begin(), highs.end(), high);
+  *lowCount = lows.size();
+  *highCount = highs.size();
+}
+
 }  // namespace dppa
