@@ -227,18 +227,18 @@ export interface NativeBinding {
    * Order statistics of float32 values: with key = the bits mapped to an unsigned integer that
    * orders like the float (negatives: every bit flipped; others: the sign bit set), adds 1 to
    * counts[(key >>> shift) & (counts.length − 1)] for every value with (key & prefixMask) ===
-   * prefixValue. counts.length: a power of two <= 65536. `extremes` (4 entries, updated in place
-   * like counts): the least and the largest value, the largest with the sign bit set (negatives
-   * and -0) and the least without it, NaN skipped; an entry with no such value is left as it was.
-   * On the CPU.
+   * prefixValue. counts.length: a power of two <= 65536. On the CPU.
    */
-  orderHistogram(values: Float32Array, counts: Float64Array, shift: number, prefixMask: number, prefixValue: number, extremes?: Float64Array): Promise<void>;
+  orderHistogram(values: Float32Array, counts: Float64Array, shift: number, prefixMask: number, prefixValue: number): Promise<void>;
   /**
    * The k smallest and the k largest order keys (orderHistogram's; NaN included, at the ends) of
    * every value seen so far, kept across calls: low[0 .. counts[0]) and high[0 .. counts[1]),
-   * each sorted ascending, k = low.length = high.length. Start with counts [0, 0]. On the CPU.
+   * each sorted ascending, k = low.length = high.length. Start with counts [0, 0]. `extremes`
+   * (4 entries, updated in place): the least and the largest value, the largest with the sign bit
+   * set (negatives and -0) and the least without it, NaN skipped; an entry with no such value is
+   * left as it was. On the CPU.
    */
-  orderTails(values: Float32Array, low: Uint32Array, high: Uint32Array, counts: Float64Array): Promise<void>;
+  orderTails(values: Float32Array, low: Uint32Array, high: Uint32Array, counts: Float64Array, extremes?: Float64Array): Promise<void>;
   /** The fused recipe: decode, δ, sparsify, weight, consensus, combine, encode. */
   mergeTensor(job: MergeJob): Promise<MergeResult>;
   /**

@@ -1,7 +1,7 @@
 // 17: PCB-Merging's native kernels: pcbScores and pcbMerge against the float64 formulas of
 // lib/methods/pcb.ts written out in JS (Math.exp, Math.tanh), on awkward sizes, 1 to 3 tasks,
 // with clipping, non-finite values and zero ranges; orderHistogram against a JS count of order
-// keys, its extremes against a JS scan, orderTails against a sort, and the |clip(τ)| range
+// keys, orderTails against a sort and its extremes against a JS scan, and the |clip(τ)| range
 // derived from the extremes against a
 // scan of every value; the model-scope statistics (clip quantiles from the tails, sampled score
 // bins, and the extra pass when the sample misleads) against sorts and scans; all identical at 1 and 2 threads; argument checks.
@@ -178,7 +178,7 @@ describe('17 pcb: order histograms', () => {
     }
   });
 
-  it('gathers the extremes (least, largest, largest signed, least unsigned; NaN skipped) as a JS scan, running across calls', async () => {
+  it('orderTails gathers the extremes (least, largest, largest signed, least unsigned; NaN skipped) as a JS scan, running across calls', async () => {
     const n = native();
     const threads = n.getThreads();
     const signBit = (x: number) => x < 0 || Object.is(x, -0);
@@ -209,8 +209,9 @@ describe('17 pcb: order histograms', () => {
             n.setThreads(t);
             const extremes = Float64Array.of(Infinity, -Infinity, -Infinity, Infinity);
             const half = size >> 1;
-            await n.orderHistogram(values.subarray(0, half), new Float64Array(65536), 16, 0, 0, extremes);
-            await n.orderHistogram(values.subarray(half), new Float64Array(65536), 16, 0, 0, extremes);
+            const tails = () => [new Uint32Array(4), new Uint32Array(4), new Float64Array(2)] as const;
+            await n.orderTails(values.subarray(0, half), ...tails(), extremes);
+            await n.orderTails(values.subarray(half), ...tails(), extremes);
             const label = `size ${size}, ${mix}, ${t} thread(s)`;
             // Object.is: -0 and +0 are different answers here.
             for (let k = 0; k < 4; k++) assert.ok(Object.is(extremes[k], expected[k]), `${label}: entry ${k} is ${extremes[k]}, expected ${expected[k]}`);
@@ -249,7 +250,7 @@ describe('17 pcb: order histograms', () => {
     const bounds = [-Infinity, -3, -1, -0.25, -0, 0, 0.25, 1, 3, Infinity, NaN];
     for (const [s, values] of sets.entries()) {
       const extremes = new ClipRangeExtremes();
-      await native().orderHistogram(values, new Float64Array(65536), 16, 0, 0, extremes.values);
+      await native().orderTails(values, new Uint32Array(1), new Uint32Array(1), new Float64Array(2), extremes.values);
       for (const low of bounds) {
         for (const high of bounds) {
           if (low > high) continue; // quantiles: low <= high, or NaN
@@ -314,8 +315,8 @@ describe('17 pcb: order histograms', () => {
       [() => n.orderHistogram(v, new Float64Array(16), 0, -1, 0), /prefixMask/],
       [() => n.orderHistogram(new Float64Array(4) as never, new Float64Array(16), 0, 0, 0), /values\).*Float32Array/],
       [() => n.orderHistogram(v, new Float32Array(16) as never, 0, 0, 0), /counts\).*Float64Array/],
-      [() => n.orderHistogram(v, new Float64Array(16), 0, 0, 0, new Float64Array(3)), /extremes\) must have 4 entries, has 3/],
-      [() => n.orderHistogram(v, new Float64Array(16), 0, 0, 0, new Float32Array(4) as never), /extremes\).*Float64Array/],
+      [() => n.orderTails(v, new Uint32Array(3), new Uint32Array(3), new Float64Array(2), new Float64Array(3)), /extremes\) must have 4 entries, has 3/],
+      [() => n.orderTails(v, new Uint32Array(3), new Uint32Array(3), new Float64Array(2), new Float32Array(4) as never), /extremes\).*Float64Array/],
       [() => n.orderTails(v, new Uint32Array(0), new Uint32Array(0), new Float64Array(2)), /same length k >= 1/],
       [() => n.orderTails(v, new Uint32Array(3), new Uint32Array(4), new Float64Array(2)), /same length k >= 1, have 3 and 4/],
       [() => n.orderTails(v, new Uint32Array(3), new Uint32Array(3), new Float64Array(3)), /counts\) must have 2 entries/],

@@ -97,10 +97,9 @@ class OrderStatistics {
     this.counting = [...this.low.keys()];
   }
 
-  /** extremes: see NativeBinding.orderHistogram; gathered in the first pass only. */
-  async add(values: Float32Array, extremes?: Float64Array): Promise<void> {
+  async add(values: Float32Array): Promise<void> {
     if (this.firstPass) {
-      await this.native.orderHistogram(values, this.high, 16, 0, 0, extremes);
+      await this.native.orderHistogram(values, this.high, 16, 0, 0);
       this.count += values.length;
     }
     for (const bin of this.counting) await this.native.orderHistogram(values, this.low.get(bin)!, 0, 0xffff0000, (bin << 16) >>> 0);
@@ -159,8 +158,9 @@ class OrderTails {
     this.high = new Uint32Array(k);
   }
 
-  async add(values: Float32Array): Promise<void> {
-    await this.native.orderTails(values, this.low, this.high, this.kept);
+  /** extremes: see NativeBinding.orderTails (ClipRangeExtremes.values). */
+  async add(values: Float32Array, extremes?: Float64Array): Promise<void> {
+    await this.native.orderTails(values, this.low, this.high, this.kept, extremes);
     this.count += values.length;
   }
 
@@ -243,7 +243,7 @@ function clip(x: number, low: number, high: number): number {
 
 /**
  * Four extremes of one task's δ over the scope, NaN skipped, gathered by the first statistics
- * pass (NativeBinding.orderHistogram's `extremes`): enough for the least and the largest
+ * pass (NativeBinding.orderTails' `extremes`): enough for the least and the largest
  * |clip(δ)| under any clip bounds, which are known only after the second pass. clip is monotone,
  * so |clip(x)| falls, then rises, with x: its largest value is at the least or the largest x,
  * and its least at the x on either side of 0 (the largest with the sign bit set, the least
@@ -317,12 +317,8 @@ export async function pcbStatistics(
   const tails = Array.from({ length: tasks }, () => new OrderTails(native, tailLength));
   const extremes = Array.from({ length: tasks }, () => new ClipRangeExtremes());
   const sample = new DeltaSample(tasks, totalElements);
-  const oneBin = new Float64Array(1); // orderHistogram is called for its extremes only
   await chunks(async (deltas) => {
-    for (let t = 0; t < tasks; t++) {
-      await tails[t].add(deltas[t]);
-      await native.orderHistogram(deltas[t], oneBin, 0, 0, 0, extremes[t].values);
-    }
+    for (let t = 0; t < tasks; t++) await tails[t].add(deltas[t], extremes[t].values);
     sample.add(deltas);
   });
   const count = tails[0]?.count ?? 0;

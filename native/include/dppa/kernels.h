@@ -209,17 +209,17 @@ std::vector<double> pcbMerge(const std::vector<const float*>& deltas, const std:
 // the float's bits mapped to an unsigned integer that orders like the float (negatives: every
 // bit flipped; the rest: the sign bit set), counts[(key >> shift) & (bins - 1)] += 1 for every
 // value whose (key & prefixMask) == prefixValue. bins = counts' length, a power of two <= 65536.
-// extremes (optional, 4 entries, updated in place like counts): the least and the largest value,
-// the largest value with the sign bit set (-0 included) and the least without it, NaN skipped;
-// an entry with no such value is left as it was (start them at +Inf, -Inf, -Inf, +Inf).
 void orderHistogram(const float* values, size_t n, uint32_t shift, uint32_t prefixMask, uint32_t prefixValue,
-                    double* counts, size_t bins, double* extremes = nullptr);
+                    double* counts, size_t bins);
 // The k smallest and the k largest order keys (as orderHistogram's; NaN included, at the ends)
 // of every value seen so far, kept across calls: low[0 .. *lowCount) and high[0 .. *highCount),
 // each sorted ascending, at most k entries (fewer while fewer values were seen). PCB's clip
 // quantiles lie within 0.01% of either end: one pass finds them, where a histogram needs two.
+// extremes (optional, 4 entries, updated in place): the least and the largest value, the
+// largest value with the sign bit set (-0 included) and the least without it, NaN skipped; an
+// entry with no such value is left as it was (start them at +Inf, -Inf, -Inf, +Inf).
 void orderTails(const float* values, size_t n, size_t k, uint32_t* low, size_t* lowCount, uint32_t* high,
-                size_t* highCount);
+                size_t* highCount, double* extremes = nullptr);
 
 // ---- misc -----------------------------------------------------------------------------------
 void copyBytes(const uint8_t* src, uint8_t* dst, size_t bytes);

@@ -169,8 +169,7 @@ Napi::Value PcbMergeJs(const Napi::CallbackInfo& info) {
   return queueJob(info.Env(), std::move(job));
 }
 
-// orderHistogram(values: Float32Array, counts: Float64Array, shift, prefixMask, prefixValue,
-//                extremes?: Float64Array(4)).
+// orderHistogram(values: Float32Array, counts: Float64Array, shift, prefixMask, prefixValue).
 Napi::Value OrderHistogramJs(const Napi::CallbackInfo& info) {
   auto job = std::make_unique<Job>();
   size_t n = 0, bins = 0;
@@ -183,19 +182,13 @@ Napi::Value OrderHistogramJs(const Napi::CallbackInfo& info) {
   const uint32_t shift = uint32_t(requireInteger(info[2], "orderHistogram(shift)", 0, 31));
   const uint32_t prefixMask = requireUint32(info[3], "orderHistogram(prefixMask)");
   const uint32_t prefixValue = requireUint32(info[4], "orderHistogram(prefixValue)");
-  double* extremes = nullptr;
-  if (info.Length() > 5 && !info[5].IsUndefined()) {
-    size_t four = 0;
-    extremes = reinterpret_cast<double*>(
-        requireTypedArray(info[5], napi_float64_array, "Float64Array", "orderHistogram(extremes)", *job, &four));
-    if (four != 4) throwTypeError(info.Env(), "orderHistogram(extremes) must have 4 entries, has " + std::to_string(four));
-  }
-  job->work = [=] { orderHistogram(values, n, shift, prefixMask, prefixValue, counts, bins, extremes); };
+  job->work = [=] { orderHistogram(values, n, shift, prefixMask, prefixValue, counts, bins); };
   job->result = [](Napi::Env e) -> Napi::Value { return e.Undefined(); };
   return queueJob(info.Env(), std::move(job));
 }
 
-// orderTails(values: Float32Array, low: Uint32Array(k), high: Uint32Array(k), counts: Float64Array(2)).
+// orderTails(values: Float32Array, low: Uint32Array(k), high: Uint32Array(k), counts: Float64Array(2),
+//            extremes?: Float64Array(4)).
 Napi::Value OrderTailsJs(const Napi::CallbackInfo& info) {
   auto job = std::make_unique<Job>();
   size_t n = 0, k = 0, highLength = 0, two = 0;
@@ -214,9 +207,16 @@ Napi::Value OrderTailsJs(const Napi::CallbackInfo& info) {
   for (int i = 0; i < 2; ++i)
     if (!(counts[i] >= 0 && counts[i] <= double(k) && counts[i] == double(size_t(counts[i]))))
       throwTypeError(info.Env(), "orderTails(counts) must hold whole numbers 0..k");
+  double* extremes = nullptr;
+  if (info.Length() > 4 && !info[4].IsUndefined()) {
+    size_t four = 0;
+    extremes = reinterpret_cast<double*>(
+        requireTypedArray(info[4], napi_float64_array, "Float64Array", "orderTails(extremes)", *job, &four));
+    if (four != 4) throwTypeError(info.Env(), "orderTails(extremes) must have 4 entries, has " + std::to_string(four));
+  }
   job->work = [=] {
     size_t lowCount = size_t(counts[0]), highCount = size_t(counts[1]);
-    orderTails(values, n, k, low, &lowCount, high, &highCount);
+    orderTails(values, n, k, low, &lowCount, high, &highCount, extremes);
     counts[0] = double(lowCount);
     counts[1] = double(highCount);
   };

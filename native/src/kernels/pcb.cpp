@@ -139,19 +139,8 @@ struct KeyExtremes {
   }
 };
 
-void countOrderKeys(const float* values, Range r, uint32_t shift, uint32_t prefixMask, uint32_t prefixValue,
-                    uint32_t binMask, uint64_t* hist) {
-  for (size_t i = r.begin; i < r.end; ++i) {
-    uint32_t bits;
-    std::memcpy(&bits, values + i, 4);
-    const uint32_t key = orderKey(bits);
-    // Where nothing is masked, every value counts: no compare in the loop.
-    if (prefixMask == 0 || (key & prefixMask) == prefixValue) ++hist[(key >> shift) & binMask];
-  }
-}
-
 // A loop of its own over the same (cache-warm) range: alone it has no stores and compiles
-// to straight-line selects, where merged into the histogram loop it did not.
+// to straight-line selects, where merged into another loop it did not.
 void gatherExtremes(const float* values, Range r, KeyExtremes* extremes) {
   KeyExtremes local;
   for (size_t i = r.begin; i < r.end; ++i) {
@@ -165,7 +154,7 @@ void gatherExtremes(const float* values, Range r, KeyExtremes* extremes) {
 }  // namespace
 
 void orderHistogram(const float* values, size_t n, uint32_t shift, uint32_t prefixMask, uint32_t prefixValue,
-                    double* counts, size_t bins, double* extremes) {
+                    double* counts, size_t bins) {
   if (bins == 0 || bins > 65536 || (bins & (bins - 1)) != 0)
     throw std::invalid_argument("orderHistogram: bins must be a power of two <= 65536");
   if (shift > 31) throw std::invalid_argument("orderHistogram: shift must be 0..31");
@@ -175,18 +164,20 @@ void orderHistogram(const float* values, size_t n, uint32_t shift, uint32_t pref
   std::vector<uint64_t> own;
   std::vector<uint64_t>& perWorker = lock.owns_lock() ? keptOrderCounts().perWorker : own;
   perWorker.assign(size_t(workers) * bins, 0);
-  std::vector<KeyExtremes> workerExtremes(workers);
   const uint32_t binMask = uint32_t(bins - 1);
   pool::parallelFor(chunkCount(n), [&](size_t task, unsigned worker) {
-    uint64_t* hist = perWorker.data() + size_t(worker) * bins;
     const Range r = chunkRange(task, n);
-    countOrderKeys(values, r, shift, prefixMask, prefixValue, binMask, hist);
-    if (extremes) gatherExtremes(values, r, &workerExtremes[worker]);
+    uint64_t* hist = perWorker.data() + size_t(worker) * bins;
+    for (size_t i = r.begin; i < r.end; ++i) {
+      uint32_t bits;
+      std::memcpy(&bits, values + i, 4);
+      const uint32_t key = orderKey(bits);
+      // Where nothing is masked, every value counts: no compare in the loop.
+      if (prefixMask == 0 || (key & prefixMask) == prefixValue) ++hist[(key >> shift) & binMask];
+    }
   });
   for (unsigned w = 0; w < workers; ++w)
     for (size_t b = 0; b < bins; ++b) counts[b] += double(perWorker[size_t(w) * bins + b]);
-  if (extremes)
-    for (const KeyExtremes& e : workerExtremes) e.into(extremes);
 }
 
 namespace {
@@ -207,23 +198,25 @@ void keepSorted(std::vector<uint32_t>& keys, size_t k, bool largest) {
   std::sort(keys.begin(), keys.end());
 }
 
-// One worker's candidates: keys below lowLimit / above highLimit, trimmed to k as they grow.
+// One worker's candidates: keys below lowLimit / above highLimit, trimmed to k as they grow;
+// and its extremes.
 struct TailCandidates {
   std::vector<uint32_t> low, high;
   int64_t lowLimit, highLimit;  // 2^32 and -1: take every key
+  KeyExtremes extremes;
 };
 
 }  // namespace
 
 void orderTails(const float* values, size_t n, size_t k, uint32_t* low, size_t* lowCount, uint32_t* high,
-                size_t* highCount) {
+                size_t* highCount, double* extremes) {
   if (k == 0) throw std::invalid_argument("orderTails: k must be at least 1");
   if (*lowCount > k || *highCount > k) throw std::invalid_argument("orderTails: the tails hold more than k keys");
   if (n == 0) return;
   // Keys that cannot enter the tails kept so far: at or past their k-th key, once they are full.
   const int64_t lowLimit = *lowCount == k ? int64_t(low[k - 1]) : int64_t(1) << 32;
   const int64_t highLimit = *highCount == k ? int64_t(high[0]) : -1;
-  std::vector<TailCandidates> workers(pool::workerSlots(), TailCandidates{{}, {}, lowLimit, highLimit});
+  std::vector<TailCandidates> workers(pool::workerSlots(), TailCandidates{{}, {}, lowLimit, highLimit, {}});
   pool::parallelFor(chunkCount(n), [&](size_t task, unsigned worker) {
     TailCandidates& w = workers[worker];
     const Range r = chunkRange(task, n);
@@ -247,6 +240,7 @@ void orderTails(const float* values, size_t n, size_t k, uint32_t* low, size_t* 
         }
       }
     }
+    if (extremes) gatherExtremes(values, r, &w.extremes);
   });
   std::vector<uint32_t> lows(low, low + *lowCount), highs(high, high + *highCount);
   for (const TailCandidates& w : workers) {
@@ -259,6 +253,8 @@ void orderTails(const float* values, size_t n, size_t k, uint32_t* low, size_t* 
   std::copy(highs.begin(), highs.end(), high);
   *lowCount = lows.size();
   *highCount = highs.size();
+  if (extremes)
+    for (const TailCandidates& w : workers) w.extremes.into(extremes);
 }
 
 }  // namespace dppa
