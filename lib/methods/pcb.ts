@@ -244,7 +244,7 @@ function clip(x: number, low: number, high: number): number {
 /**
  * Four extremes of one task's δ over the scope, NaN skipped, gathered by the first statistics
  * pass (NativeBinding.orderTails' `extremes`): enough for the least and the largest
- * |clip(δ)| under any clip bounds, which are known only after the second pass. clip is monotone,
+ * |clip(δ)| under any clip bounds, which are known only at the end of that pass. clip is monotone,
  * so |clip(x)| falls, then rises, with x: its largest value is at the least or the largest x,
  * and its least at the x on either side of 0 (the largest with the sign bit set, the least
  * without it). This saves a pass over the model.
